@@ -1,0 +1,59 @@
+"""The errors mmenc raises. Every message says what was wrong and what to do about it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class MmencError(Exception):
+    """Base class of every error mmenc raises on purpose."""
+
+
+class UnknownEncoderError(MmencError, KeyError):
+    """A name that no registry entry, alias or resolver knows."""
+
+    def __init__(self, name: str, suggestions: Sequence[str] = ()) -> None:
+        self.name = name
+        self.suggestions = list(suggestions)
+        hint = f" Did you mean: {', '.join(self.suggestions)}?" if self.suggestions else ""
+        super().__init__(
+            f"unknown encoder {name!r}.{hint} Run `mmenc list` for the registered names, or use "
+            "'hf:ORG/NAME', 'open_clip:ARCH/TAG', 'timm:NAME' or a local folder."
+        )
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0])
+
+
+class UnsupportedModalityError(MmencError, TypeError):
+    """The encoder has no tower (or no shared space) for the asked modality."""
+
+
+class WeightsUnavailableError(MmencError, OSError):
+    """Weights are neither in a local folder nor in the Hugging Face cache, and we may not download."""
+
+
+class InvalidInputError(MmencError, ValueError):
+    """One or more items of a batch cannot be encoded.
+
+    ``problems`` lists every bad item as ``(index, cause)``, so a caller can fix them all at once;
+    ``index`` and ``cause`` are the first of them.
+    """
+
+    def __init__(self, problems: Sequence[tuple[int, str]], what: str = "input") -> None:
+        self.problems = list(problems)
+        self.index, self.cause = self.problems[0]
+        shown = "; ".join(f"item {i}: {cause}" for i, cause in self.problems[:5])
+        more = f" (and {len(self.problems) - 5} more)" if len(self.problems) > 5 else ""
+        super().__init__(
+            f"{len(self.problems)} invalid {what} item(s): {shown}{more}. Fix or drop these items, "
+            "or pass on_error='nan' to get NaN rows for them and embeddings for the rest."
+        )
+
+
+class PluginLoadError(MmencError):
+    """A plugin failed to import, registered an invalid record, or implements an unknown hook."""
+
+
+class PluginConflictError(MmencError):
+    """Two plugins register the same encoder or task name."""

@@ -1,0 +1,132 @@
+"""Where weights come from: local folders and the Hugging Face cache, with clear offline errors.
+
+Everything goes through huggingface_hub, so ``HF_HOME`` and ``HF_HUB_OFFLINE=1`` behave as in
+transformers; what we add is one error type that names the repo, the file and the fix.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from mmenc.errors import WeightsUnavailableError
+
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def hf_reference(name: str) -> str | None:
+    """The repo id or folder a user name points to: ``hf:X`` → X, a folder, or ``org/name``."""
+    if name.startswith("hf:"):
+        return name[3:]
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return str(path)
+    if _REPO_ID.match(name):
+        return name
+    return None
+
+
+def is_local(ref: str) -> bool:
+    return Path(ref).is_dir()
+
+
+def offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on")
+
+
+def unavailable(ref: str, filename: str | None = None, cause: object = None) -> WeightsUnavailableError:
+    """The error for weights we cannot get, saying where we looked and how to fix it."""
+    what = f"{filename!r} of {ref!r}" if filename else repr(ref)
+    if is_local(ref):
+        where = f"the folder {ref!r} has no {filename!r}"
+        fix = "point to a complete model folder (config.json and weights)"
+    else:
+        from huggingface_hub.constants import HF_HUB_CACHE
+
+        mode = "HF_HUB_OFFLINE=1 is set" if offline() else "it could not be downloaded"
+        where = f"it is not in the Hugging Face cache ({HF_HUB_CACHE}) and {mode}"
+        fix = (
+            f"download it once where there is network (`hf download {ref}`) into the same HF_HOME, "
+            "or pass the path of a local folder that holds it"
+        )
+    reason = f" ({cause})" if cause else ""
+    return WeightsUnavailableError(f"weights unavailable: {what}: {where}{reason}. To fix: {fix}.")
+
+
+@contextmanager
+def hub_errors(ref: str, filename: str | None = None) -> Iterator[None]:
+    """Turn the many 'not found / offline' errors of huggingface_hub and transformers into one."""
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        HFValidationError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+    )
+
+    try:
+        yield
+    except WeightsUnavailableError:
+        raise
+    except (
+        LocalEntryNotFoundError,
+        EntryNotFoundError,
+        RepositoryNotFoundError,
+        HFValidationError,
+        FileNotFoundError,
+    ) as exc:
+        raise unavailable(ref, filename, _first_line(exc)) from exc
+    except OSError as exc:  # transformers wraps hub errors in OSError
+        raise unavailable(ref, filename, _first_line(exc)) from exc
+
+
+def fetch_file(ref: str, filename: str, *, required: bool = True) -> Path | None:
+    """A file of a local folder or a hub repo (cached copy when offline); None if optional and
+    absent."""
+    if is_local(ref):
+        path = Path(ref) / filename
+        if path.is_file():
+            return path
+        if required:
+            raise unavailable(ref, filename)
+        return None
+    from huggingface_hub import hf_hub_download, try_to_load_from_cache
+
+    if offline() or not required:
+        cached = try_to_load_from_cache(ref, filename)
+        if isinstance(cached, str):
+            return Path(cached)
+        if not required and _repo_cached(ref):
+            return None
+        if offline():
+            if required:
+                raise unavailable(ref, filename)
+            return None
+    with hub_errors(ref, filename):
+        return Path(hf_hub_download(ref, filename))
+
+
+def _repo_cached(ref: str) -> bool:
+    from huggingface_hub.constants import HF_HUB_CACHE
+
+    return (Path(HF_HUB_CACHE) / ("models--" + ref.replace("/", "--"))).is_dir()
+
+
+def read_json(ref: str, filename: str, *, required: bool = True) -> dict[str, Any] | None:
+    import json
+
+    path = fetch_file(ref, filename, required=required)
+    return None if path is None else json.loads(path.read_text(encoding="utf-8"))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
+
+
+def model_config(ref: str) -> dict[str, Any] | None:
+    """``config.json`` of a folder (None if it has none) or of a hub repo (required there)."""
+    return read_json(ref, "config.json", required=not is_local(ref))

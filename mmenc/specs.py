@@ -1,0 +1,71 @@
+"""Typed records that plugins yield from their hooks.
+
+A record is a frozen dataclass, checked when it is made, so a plugin with a mistake fails at
+registration with a message that names the field, not later inside a model call.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mmenc.encoder import Encoder
+
+MODALITIES = frozenset({"text", "image"})
+REGISTRY_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+"""Names yielded by ``mmenc_encoders``; resolved names (``hf:Org/Name``, paths) are free-form."""
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """A loadable encoder: its registry name, what it can encode, and a lazy factory.
+
+    ``factory(name=..., device=..., dtype=..., **options)`` builds the encoder; it is called only by
+    ``mmenc.load``, so the plugin module that yields the spec never imports torch or weights.
+
+    Example::
+
+        EncoderSpec(
+            name="minilm-l6",
+            family="bert",
+            modalities={"text"},
+            factory=load_minilm,
+            aliases=("all-minilm-l6-v2",),
+            source="sentence-transformers/all-MiniLM-L6-v2",
+        )
+    """
+
+    name: str
+    family: str
+    modalities: frozenset[str]
+    factory: Callable[..., Encoder]
+    aliases: tuple[str, ...] = ()
+    description: str = ""
+    source: str = ""
+    plugin: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "modalities", frozenset(_as_iterable(self.modalities)))
+        object.__setattr__(self, "aliases", tuple(_as_iterable(self.aliases)))
+        problems = []
+        if not isinstance(self.name, str) or not self.name.strip():
+            problems.append(f"name {self.name!r} must be a non-empty string")
+        if not isinstance(self.family, str) or not self.family:
+            problems.append(f"family {self.family!r} must be a non-empty string")
+        if not self.modalities or not self.modalities <= MODALITIES:
+            problems.append(f"modalities {set(self.modalities)} must be a non-empty subset of "
+                            f"{sorted(MODALITIES)}")
+        if not callable(self.factory):
+            problems.append(f"factory {self.factory!r} is not callable")
+        bad_aliases = [a for a in self.aliases if not isinstance(a, str) or not a]
+        if bad_aliases:
+            problems.append(f"aliases {bad_aliases!r} must be non-empty strings")
+        if problems:
+            raise ValueError(f"invalid EncoderSpec {self.name!r}: " + "; ".join(problems))
+
+
+def _as_iterable(value: Any) -> Iterable[Any]:
+    return (value,) if isinstance(value, str) else value
