@@ -59,18 +59,10 @@ def load(
     torch_device, torch_dtype = resolve_device(device), resolve_dtype(dtype)
     try:
         return spec.factory(name=spec.name, device=torch_device, dtype=torch_dtype, **options)
-    except MmencError:
+    except (MmencError, ValueError, TypeError):  # ours, or a bad option the user can fix
         raise
-    except TypeError as exc:
-        if "unexpected keyword argument" in str(exc):
-            raise TypeError(f"encoder {spec.name!r} does not take that option: {exc}") from exc
-        raise PluginLoadError(_factory_failed(spec, exc)) from exc
-    except Exception as exc:
-        raise PluginLoadError(_factory_failed(spec, exc)) from exc
-
-
-def _factory_failed(spec: EncoderSpec, exc: Exception) -> str:
-    return (
-        f"encoder {spec.name!r} (plugin {spec.plugin!r}) failed to load: "
-        f"{type(exc).__name__}: {exc}"
-    )
+    except Exception as exc:  # a plugin bug or a broken install: say whose
+        raise PluginLoadError(
+            f"encoder {spec.name!r} (plugin {spec.plugin!r}) failed to load: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc

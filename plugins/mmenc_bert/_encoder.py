@@ -70,6 +70,9 @@ class TransformerTextEncoder(BaseEncoder):
         from transformers import AutoModel, AutoTokenizer
 
         st = SentenceTransformersConfig.read(ref)
+        self.pooling = pooling or st.pooling or "mean"
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"unknown pooling {self.pooling!r}; use one of {', '.join(POOLINGS)}")
         with hub_errors(ref):
             self.tokenizer = AutoTokenizer.from_pretrained(
                 ref, revision=revision, trust_remote_code=trust_remote_code
@@ -78,9 +81,6 @@ class TransformerTextEncoder(BaseEncoder):
                 ref, revision=revision, dtype=dtype, trust_remote_code=trust_remote_code
             )
         self.model.to(device).eval()
-        self.pooling = pooling or st.pooling or "mean"
-        if self.pooling not in POOLINGS:
-            raise ValueError(f"unknown pooling {self.pooling!r}; use one of {', '.join(POOLINGS)}")
         self.max_length = max_length or st.max_length or _model_max_length(self.tokenizer, self.model)
         super().__init__(
             name=name, embed_dim=self.model.config.hidden_size, device=device, dtype=dtype

@@ -1,0 +1,196 @@
+"""The ``mmenc`` command line. Parsing imports no torch, so ``mmenc --help`` answers at once."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from mmenc.errors import MmencError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff"}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mmenc",
+        description="Embed texts and images with any registered encoder, and compare them.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    listing = commands.add_parser("list", help="list registered encoders")
+    listing.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern, e.g. 'tiny-*'")
+    listing.add_argument("--family", help="only this family (bert, vit, clip, blip, gpt ...)")
+    listing.add_argument("--modality", choices=["text", "image"], help="only encoders of this")
+
+    info = commands.add_parser("info", help="describe one encoder name")
+    info.add_argument("name")
+
+    commands.add_parser("plugins", help="list plugins, with the error of each that failed")
+
+    embed = commands.add_parser("embed", help="embed texts or image files into .npy or .jsonl")
+    _model_options(embed)
+    source = embed.add_mutually_exclusive_group(required=True)
+    source.add_argument("--text", nargs="+", metavar="T", help="texts to embed")
+    source.add_argument("--texts-file", type=Path, metavar="F", help="a UTF-8 file, one text a line")
+    source.add_argument("images", nargs="*", default=[], metavar="IMAGE", help="image files")
+    embed.add_argument("--out", type=Path, required=True, help="output FILE.npy or FILE.jsonl")
+    embed.add_argument("--batch-size", type=int, default=32)
+    embed.add_argument("--no-normalize", action="store_true", help="keep raw embedding norms")
+    embed.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    similarity = commands.add_parser(
+        "similarity",
+        help="cosine similarity table; an argument that is an image file is an image",
+        description="Print the cosine similarity of A (one or more texts or image files) against "
+        "B (--to ...), or of the two items A B.",
+    )
+    _model_options(similarity)
+    similarity.add_argument("items", nargs="+", metavar="A")
+    similarity.add_argument("--to", nargs="+", metavar="B", help="items to compare against")
+    return parser
+
+
+def _model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", "-m", required=True, help="registry name, hf:ORG/NAME, path...")
+    parser.add_argument("--device", help="cpu, cuda, mps (default: best available)")
+    parser.add_argument("--dtype", choices=["float32", "bfloat16", "float16"])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(COMMANDS[args.command](args) or 0)
+    except MmencError as exc:
+        print(f"mmenc: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+
+
+def cmd_list(args: argparse.Namespace) -> None:
+    import mmenc
+
+    names = mmenc.list_encoders(args.pattern, family=args.family, modality=args.modality)
+    rows = [(spec.name, spec.family, ",".join(sorted(spec.modalities)), spec.description)
+            for spec in map(mmenc.get_spec, names)]
+    _print_table(["name", "family", "modalities", "description"], rows)
+
+
+def cmd_info(args: argparse.Namespace) -> None:
+    import mmenc
+
+    spec = mmenc.get_spec(args.name)
+    for field in ("name", "family", "description", "source", "plugin"):
+        print(f"{field:<11} {getattr(spec, field)}")
+    print(f"{'modalities':<11} {', '.join(sorted(spec.modalities))}")
+    print(f"{'aliases':<11} {', '.join(spec.aliases) or '-'}")
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    import mmenc
+
+    plugins = mmenc.list_plugins()
+    rows = [(p.name, p.distribution or "-", p.version or "-", p.status, p.error or "")
+            for p in plugins]
+    _print_table(["plugin", "distribution", "version", "status", "error"], rows)
+    return 0
+
+
+def cmd_embed(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    import mmenc
+
+    if args.out.suffix not in (".npy", ".jsonl"):
+        raise SystemExit(f"mmenc: error: --out must end in .npy or .jsonl, not {args.out.name!r}")
+    if not args.out.parent.is_dir():
+        raise SystemExit(f"mmenc: error: the folder of --out does not exist: {args.out.parent}")
+    encoder = mmenc.load(args.model, device=args.device, dtype=args.dtype)
+    options = dict(batch_size=args.batch_size, normalize=not args.no_normalize,
+                   progress=not args.no_progress)
+    if args.images:
+        inputs = [str(p) for p in args.images]
+        vectors = encoder.encode_image(inputs, **options)
+    else:
+        inputs = args.text or _read_lines(args.texts_file)
+        vectors = encoder.encode_text(inputs, **options)
+    array = vectors.numpy().astype(np.float32)
+    _write_atomically(args.out, lambda path: _save(path, inputs, array))
+    print(f"wrote {array.shape[0]} x {array.shape[1]} embeddings to {args.out}", file=sys.stderr)
+
+
+def cmd_similarity(args: argparse.Namespace) -> None:
+    import mmenc
+
+    if args.to is None and len(args.items) != 2:
+        raise SystemExit("mmenc: error: give two items A B, or items A ... --to B ...")
+    left, right = (args.items, args.to) if args.to else (args.items[:1], args.items[1:])
+    encoder = mmenc.load(args.model, device=args.device, dtype=args.dtype)
+    table = encoder.similarity(_as_inputs(left), _as_inputs(right))
+    rows = [(_short(a), *(f"{v:.4f}" for v in row)) for a, row in zip(left, table.tolist(),
+                                                                      strict=True)]
+    _print_table(["", *map(_short, right)], rows)
+
+
+def _as_inputs(items: list[str]) -> list[Any]:
+    """Arguments naming an existing image file are images (as Path); the rest are texts."""
+    return [Path(i) if Path(i).suffix.lower() in IMAGE_SUFFIXES and Path(i).is_file() else i
+            for i in items]
+
+
+def _read_lines(path: Path) -> list[str]:
+    if not path.is_file():
+        raise SystemExit(f"mmenc: error: --texts-file not found: {path}")
+    return path.read_text(encoding="utf-8").splitlines()
+
+
+def _save(path: Path, inputs: list[str], array: Any) -> None:
+    import numpy as np
+
+    if path.suffix == ".npy":
+        with path.open("wb") as handle:
+            np.save(handle, array)
+        return
+    with path.open("w", encoding="utf-8") as handle:
+        for index, (item, row) in enumerate(zip(inputs, array.tolist(), strict=True)):
+            handle.write(json.dumps({"index": index, "input": item, "embedding": row}) + "\n")
+
+
+def _write_atomically(final: Path, write: Any) -> None:
+    """Write to a temporary name beside ``final``, then rename: never a half-written output."""
+    temporary = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+    try:
+        write(temporary)
+        os.replace(temporary, final)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _short(text: str, width: int = 28) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _print_table(header: list[str], rows: list[tuple[Any, ...]]) -> None:
+    cells = [header, *[[str(c) for c in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    for n, row in enumerate(cells):
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        if n == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+COMMANDS = {
+    "list": cmd_list,
+    "info": cmd_info,
+    "plugins": cmd_plugins,
+    "embed": cmd_embed,
+    "similarity": cmd_similarity,
+}
+
+if __name__ == "__main__":
+    sys.exit(main())
