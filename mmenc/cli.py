@@ -120,7 +120,7 @@ def cmd_embed(args: argparse.Namespace) -> None:
         inputs = args.text or _read_lines(args.texts_file)
         vectors = encoder.encode_text(inputs, **options)
     array = vectors.numpy().astype(np.float32)
-    _write_atomically(args.out, lambda path: _save(path, inputs, array))
+    _write_atomically(args.out, lambda path: _save(path, args.out.suffix, inputs, array))
     print(f"wrote {array.shape[0]} x {array.shape[1]} embeddings to {args.out}", file=sys.stderr)
 
 
@@ -149,10 +149,10 @@ def _read_lines(path: Path) -> list[str]:
     return path.read_text(encoding="utf-8").splitlines()
 
 
-def _save(path: Path, inputs: list[str], array: Any) -> None:
+def _save(path: Path, suffix: str, inputs: list[str], array: Any) -> None:
     import numpy as np
 
-    if path.suffix == ".npy":
+    if suffix == ".npy":
         with path.open("wb") as handle:
             np.save(handle, array)
         return
