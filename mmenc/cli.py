@@ -36,7 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     _model_options(embed)
     source = embed.add_mutually_exclusive_group(required=True)
     source.add_argument("--text", nargs="+", metavar="T", help="texts to embed")
-    source.add_argument("--texts-file", type=Path, metavar="F", help="a UTF-8 file, one text a line")
+    source.add_argument(
+        "--texts-file", type=Path, metavar="F", help="a UTF-8 file, one text a line"
+    )
     source.add_argument("images", nargs="*", default=[], metavar="IMAGE", help="image files")
     embed.add_argument("--out", type=Path, required=True, help="output FILE.npy or FILE.jsonl")
     embed.add_argument("--batch-size", type=int, default=32)
@@ -76,8 +78,10 @@ def cmd_list(args: argparse.Namespace) -> None:
     import mmenc
 
     names = mmenc.list_encoders(args.pattern, family=args.family, modality=args.modality)
-    rows = [(spec.name, spec.family, ",".join(sorted(spec.modalities)), spec.description)
-            for spec in map(mmenc.get_spec, names)]
+    rows = [
+        (spec.name, spec.family, ",".join(sorted(spec.modalities)), spec.description)
+        for spec in map(mmenc.get_spec, names)
+    ]
     _print_table(["name", "family", "modalities", "description"], rows)
 
 
@@ -95,8 +99,9 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     import mmenc
 
     plugins = mmenc.list_plugins()
-    rows = [(p.name, p.distribution or "-", p.version or "-", p.status, p.error or "")
-            for p in plugins]
+    rows = [
+        (p.name, p.distribution or "-", p.version or "-", p.status, p.error or "") for p in plugins
+    ]
     _print_table(["plugin", "distribution", "version", "status", "error"], rows)
     return 0
 
@@ -111,8 +116,9 @@ def cmd_embed(args: argparse.Namespace) -> None:
     if not args.out.parent.is_dir():
         raise SystemExit(f"mmenc: error: the folder of --out does not exist: {args.out.parent}")
     encoder = mmenc.load(args.model, device=args.device, dtype=args.dtype)
-    options = dict(batch_size=args.batch_size, normalize=not args.no_normalize,
-                   progress=not args.no_progress)
+    options = dict(
+        batch_size=args.batch_size, normalize=not args.no_normalize, progress=not args.no_progress
+    )
     if args.images:
         inputs = [str(p) for p in args.images]
         vectors = encoder.encode_image(inputs, **options)
@@ -132,15 +138,18 @@ def cmd_similarity(args: argparse.Namespace) -> None:
     left, right = (args.items, args.to) if args.to else (args.items[:1], args.items[1:])
     encoder = mmenc.load(args.model, device=args.device, dtype=args.dtype)
     table = encoder.similarity(_as_inputs(left), _as_inputs(right))
-    rows = [(_short(a), *(f"{v:.4f}" for v in row)) for a, row in zip(left, table.tolist(),
-                                                                      strict=True)]
+    rows = [
+        (_short(a), *(f"{v:.4f}" for v in row)) for a, row in zip(left, table.tolist(), strict=True)
+    ]
     _print_table(["", *map(_short, right)], rows)
 
 
 def _as_inputs(items: list[str]) -> list[Any]:
     """Arguments naming an existing image file are images (as Path); the rest are texts."""
-    return [Path(i) if Path(i).suffix.lower() in IMAGE_SUFFIXES and Path(i).is_file() else i
-            for i in items]
+    return [
+        Path(i) if Path(i).suffix.lower() in IMAGE_SUFFIXES and Path(i).is_file() else i
+        for i in items
+    ]
 
 
 def _read_lines(path: Path) -> list[str]:

@@ -30,7 +30,7 @@ class UnsupportedModalityError(MmencError, TypeError):
 
 
 class WeightsUnavailableError(MmencError, OSError):
-    """Weights are neither in a local folder nor in the Hugging Face cache, and we may not download."""
+    """Weights are in no local folder nor the Hugging Face cache, and may not be downloaded."""
 
 
 class InvalidInputError(MmencError, ValueError):

@@ -38,7 +38,9 @@ def offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on")
 
 
-def unavailable(ref: str, filename: str | None = None, cause: object = None) -> WeightsUnavailableError:
+def unavailable(
+    ref: str, filename: str | None = None, cause: object = None
+) -> WeightsUnavailableError:
     """The error for weights we cannot get, saying where we looked and how to fix it."""
     what = f"{filename!r} of {ref!r}" if filename else repr(ref)
     if is_local(ref):

@@ -36,8 +36,9 @@ def as_batch(items: Any, what: str) -> list[Any]:
     try:
         return list(items)
     except TypeError:
-        raise InvalidInputError([(0, f"expected a list of {what}s, got {type(items).__name__}")],
-                                what) from None
+        raise InvalidInputError(
+            [(0, f"expected a list of {what}s, got {type(items).__name__}")], what
+        ) from None
 
 
 def check_text(item: Any) -> str | None:
@@ -139,7 +140,7 @@ def _short(item: Any, width: int = 40) -> str:
 
 
 def modality_of(items: Sequence[Any]) -> str | None:
-    """"text" when every item is a str, "image" when none is; None for an empty list."""
+    """ "text" when every item is a str, "image" when none is; None for an empty list."""
     kinds = {"text" if isinstance(item, str) else "image" for item in items}
     if len(kinds) > 1:
         first_text = next(i for i, item in enumerate(items) if isinstance(item, str))
@@ -147,4 +148,3 @@ def modality_of(items: Sequence[Any]) -> str | None:
             [(first_text, "a list mixes texts and images; pass all texts or all images")]
         )
     return kinds.pop() if kinds else None
-

@@ -183,9 +183,13 @@ class PluginHost:
         return None
 
 
-def _checked_specs(records: Iterable[Any] | None, plugin_name: str) -> list[EncoderSpec]:
+def _checked_specs(records: Any, plugin_name: str) -> list[EncoderSpec]:
     specs = []
-    for record in records or ():
+    if not isinstance(records, Iterable):
+        raise PluginLoadError(
+            f"returned {records!r}; mmenc_encoders must yield EncoderSpec records"
+        )
+    for record in records:
         if not isinstance(record, EncoderSpec):
             raise PluginLoadError(f"yielded {record!r}, which is not an EncoderSpec")
         if not REGISTRY_NAME.match(record.name):

@@ -56,8 +56,10 @@ class EncoderSpec:
         if not isinstance(self.family, str) or not self.family:
             problems.append(f"family {self.family!r} must be a non-empty string")
         if not self.modalities or not self.modalities <= MODALITIES:
-            problems.append(f"modalities {set(self.modalities)} must be a non-empty subset of "
-                            f"{sorted(MODALITIES)}")
+            problems.append(
+                f"modalities {set(self.modalities)} must be a non-empty subset of "
+                f"{sorted(MODALITIES)}"
+            )
         if not callable(self.factory):
             problems.append(f"factory {self.factory!r} is not callable")
         bad_aliases = [a for a in self.aliases if not isinstance(a, str) or not a]

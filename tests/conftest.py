@@ -11,8 +11,8 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("MMENC_CACHE", tempfile.mkdtemp(prefix="mmenc-test-cache-"))
 os.environ.setdefault("HF_HOME", tempfile.mkdtemp(prefix="mmenc-test-hf-home-"))
 
-import pytest  # noqa: E402
-from PIL import Image  # noqa: E402
+import pytest
+from PIL import Image
 
 
 @pytest.fixture(scope="session")

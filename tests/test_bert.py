@@ -108,8 +108,9 @@ def test_hub_cache_offline(tmp_path):
         "    print(json.dumps({'rows': rows, 'error': str(e)}))\n"
     )
     env = {**os.environ, "HF_HOME": str(tmp_path), "HF_HUB_OFFLINE": "1"}
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
-                          text=True, timeout=240)
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=240
+    )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert torch.allclose(torch.tensor(result["rows"]), tiny.encode_text(["hello world"]))

@@ -47,7 +47,7 @@ def test_embed_texts_to_npy_and_jsonl(tmp_path):
 
 
 def test_embed_errors_are_clear(tmp_path, capsys):
-    with pytest.raises(SystemExit, match="must end in .npy or .jsonl"):
+    with pytest.raises(SystemExit, match=r"must end in \.npy or \.jsonl"):
         main(["embed", "-m", "tiny-bert", "--text", "a", "--out", str(tmp_path / "x.csv")])
     with pytest.raises(SystemExit, match="does not exist"):
         main(["embed", "-m", "tiny-bert", "--text", "a", "--out", str(tmp_path / "no/x.npy")])
@@ -62,11 +62,14 @@ def test_similarity_table(capsys):
     assert lines[2].split()[:2] == ["cat", "1.0000"]
 
 
-@pytest.mark.parametrize("code", [
-    "import mmenc, sys; mmenc.list_encoders(); assert 'torch' not in sys.modules",
-    "import sys; from mmenc.cli import main; sys.argv = ['mmenc', '--help']\n"
-    "try:\n    main()\nexcept SystemExit:\n    pass\nassert 'torch' not in sys.modules",
-])
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import mmenc, sys; mmenc.list_encoders(); assert 'torch' not in sys.modules",
+        "import sys; from mmenc.cli import main; sys.argv = ['mmenc', '--help']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\nassert 'torch' not in sys.modules",
+    ],
+)
 def test_startup_imports_no_torch_and_is_fast(code):
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "0"}
     subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True)

@@ -22,14 +22,21 @@ class ColourStats(BaseEncoder):
     modalities = frozenset({"image"})
 
     def __init__(self) -> None:
-        super().__init__(name="colour-stats", embed_dim=8, device=torch.device("cpu"),
-                         dtype=torch.float32)
+        super().__init__(
+            name="colour-stats", embed_dim=8, device=torch.device("cpu"), dtype=torch.float32
+        )
 
     def _prepare_image(self, image: Image.Image) -> torch.Tensor:
         pixels = torch.from_numpy(np.asarray(image, dtype=np.float32)) / 255.0
         top_left = pixels[: pixels.shape[0] // 2, : pixels.shape[1] // 2].mean()
-        return torch.cat([pixels.mean((0, 1)), pixels.std((0, 1)), top_left[None],
-                          torch.tensor([pixels.shape[0] / pixels.shape[1]])])
+        return torch.cat(
+            [
+                pixels.mean((0, 1)),
+                pixels.std((0, 1)),
+                top_left[None],
+                torch.tensor([pixels.shape[0] / pixels.shape[1]]),
+            ]
+        )
 
     def _embed_images(self, images: list[torch.Tensor]) -> torch.Tensor:
         return torch.stack(images)
@@ -62,8 +69,15 @@ def test_every_accepted_image_form_gives_the_same_row(encoder, photo, tmp_path):
 
 def test_bad_images_are_all_named_and_good_ones_come_back(encoder, photo, tmp_path):
     png = _encoded(photo, "PNG")
-    items = [photo, b"not an image at all", png[: len(png) // 2], tmp_path / "missing.jpg",
-             42, Image.new("RGB", (0, 5)), photo]
+    items = [
+        photo,
+        b"not an image at all",
+        png[: len(png) // 2],
+        tmp_path / "missing.jpg",
+        42,
+        Image.new("RGB", (0, 5)),
+        photo,
+    ]
     with pytest.raises(mmenc.InvalidInputError) as caught:
         encoder.encode_image(items)
     causes = dict(caught.value.problems)

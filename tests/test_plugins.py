@@ -51,8 +51,9 @@ def test_builtin_plugins_are_registered_through_entry_points():
 
 
 def test_entry_point_plugin_is_found_with_distribution_and_version(site, monkeypatch):
-    install_fake_distribution(site, "fake-good", {"fakegood": "fake_good"},
-                              {"fake_good": GOOD.format(name="fake-one")})
+    install_fake_distribution(
+        site, "fake-good", {"fakegood": "fake_good"}, {"fake_good": GOOD.format(name="fake-one")}
+    )
     host = _host(site, monkeypatch)
     info = host.plugins["fakegood"]
     assert (info.status, info.distribution, info.version) == ("loaded", "fake-good", "1.0")
@@ -60,8 +61,12 @@ def test_entry_point_plugin_is_found_with_distribution_and_version(site, monkeyp
 
 
 def test_plugin_that_fails_to_import_is_reported_and_others_still_work(site, monkeypatch):
-    install_fake_distribution(site, "fake-broken", {"fakebroken": "fake_broken"},
-                              {"fake_broken": "raise ImportError('missing dependency xyz')"})
+    install_fake_distribution(
+        site,
+        "fake-broken",
+        {"fakebroken": "fake_broken"},
+        {"fake_broken": "raise ImportError('missing dependency xyz')"},
+    )
     host = _host(site, monkeypatch)
     info = host.plugins["fakebroken"]
     assert info.status == "failed"
@@ -71,8 +76,7 @@ def test_plugin_that_fails_to_import_is_reported_and_others_still_work(site, mon
 
 def test_misspelled_hook_is_an_error_not_silence(site, monkeypatch):
     source = "import mmenc\n\n@mmenc.hookimpl\ndef mmenc_encoder():\n    return []\n"
-    install_fake_distribution(site, "fake-typo", {"faketypo": "fake_typo"},
-                              {"fake_typo": source})
+    install_fake_distribution(site, "fake-typo", {"faketypo": "fake_typo"}, {"fake_typo": source})
     host = _host(site, monkeypatch)
     assert host.plugins["faketypo"].status == "failed"
     assert "mmenc_encoder" in host.plugins["faketypo"].error
@@ -107,10 +111,12 @@ def test_spec_with_bad_fields_names_them():
 
 
 def test_duplicate_names_raise_naming_both_distributions(site, monkeypatch):
-    install_fake_distribution(site, "fake-a", {"fakea": "fake_a"},
-                              {"fake_a": GOOD.format(name="same-name")})
-    install_fake_distribution(site, "fake-b", {"fakeb": "fake_b"},
-                              {"fake_b": GOOD.format(name="same-name")})
+    install_fake_distribution(
+        site, "fake-a", {"fakea": "fake_a"}, {"fake_a": GOOD.format(name="same-name")}
+    )
+    install_fake_distribution(
+        site, "fake-b", {"fakeb": "fake_b"}, {"fake_b": GOOD.format(name="same-name")}
+    )
     host = _host(site, monkeypatch)
     with pytest.raises(mmenc.PluginConflictError) as caught:
         host.specs()
@@ -118,8 +124,9 @@ def test_duplicate_names_raise_naming_both_distributions(site, monkeypatch):
 
 
 def test_disable_and_allow_lists(site, monkeypatch):
-    install_fake_distribution(site, "fake-good", {"fakegood": "fake_good"},
-                              {"fake_good": GOOD.format(name="fake-one")})
+    install_fake_distribution(
+        site, "fake-good", {"fakegood": "fake_good"}, {"fake_good": GOOD.format(name="fake-one")}
+    )
     host = _host(site, monkeypatch, MMENC_DISABLE_PLUGINS="fakegood")
     assert host.plugins["fakegood"].status == "disabled"
     assert host.lookup("fake-one") is None
@@ -155,7 +162,7 @@ def test_factory_failure_is_reported_with_the_plugin(monkeypatch):
     mmenc.plugins.reset()
     try:
         mmenc.register_plugin(Plugin(), "boomer")
-        with pytest.raises(mmenc.PluginLoadError, match="boomer.*kaboom"):
+        with pytest.raises(mmenc.PluginLoadError, match=r"boomer.*kaboom"):
             mmenc.load("boom", device="cpu")
     finally:
         mmenc.plugins.reset()

@@ -18,31 +18,48 @@ def installed(tmp_path_factory) -> Path:
     """``pip install`` the template into a private folder: real wheel metadata, no network."""
     target = tmp_path_factory.mktemp("site")
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--no-index", "--target", str(target), str(TEMPLATE)],
-        check=True, capture_output=True, timeout=240,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--target",
+            str(target),
+            str(TEMPLATE),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=240,
     )
     return target
 
 
 def _run(site: Path, code: str) -> dict:
     env = {**os.environ, "PYTHONPATH": str(site)}
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
 
 def test_template_plugin_is_discovered_and_works(installed):
-    result = _run(installed, (
-        "import json, mmenc\n"
-        "info = {p.name: p for p in mmenc.list_plugins()}['hashtext']\n"
-        "enc = mmenc.load('hash:64', device='cpu')\n"
-        "sims = enc.similarity(['red apple pie'], ['apple pie red', 'blue car'])\n"
-        "print(json.dumps({'status': info.status, 'dist': info.distribution,\n"
-        "  'names': mmenc.list_encoders('hash-*'), 'dim': enc.embed_dim,\n"
-        "  'sims': sims[0].tolist(), 'family': enc.family}))\n"
-    ))
+    result = _run(
+        installed,
+        (
+            "import json, mmenc\n"
+            "info = {p.name: p for p in mmenc.list_plugins()}['hashtext']\n"
+            "enc = mmenc.load('hash:64', device='cpu')\n"
+            "sims = enc.similarity(['red apple pie'], ['apple pie red', 'blue car'])\n"
+            "print(json.dumps({'status': info.status, 'dist': info.distribution,\n"
+            "  'names': mmenc.list_encoders('hash-*'), 'dim': enc.embed_dim,\n"
+            "  'sims': sims[0].tolist(), 'family': enc.family}))\n"
+        ),
+    )
     assert result["status"] == "loaded" and result["dist"] == "mmenc-hashtext"
     assert result["names"] == ["hash-text-256"]
     assert result["dim"] == 64 and result["family"] == "hashtext"

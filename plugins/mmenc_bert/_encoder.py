@@ -81,7 +81,9 @@ class TransformerTextEncoder(BaseEncoder):
                 ref, revision=revision, dtype=dtype, trust_remote_code=trust_remote_code
             )
         self.model.to(device).eval()
-        self.max_length = max_length or st.max_length or _model_max_length(self.tokenizer, self.model)
+        self.max_length = (
+            max_length or st.max_length or _model_max_length(self.tokenizer, self.model)
+        )
         super().__init__(
             name=name, embed_dim=self.model.config.hidden_size, device=device, dtype=dtype
         )

@@ -1,0 +1,34 @@
+"""``python -m benchmarks``: run every row and print a Markdown table (docs/benchmarks.md)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+
+import torch
+
+from benchmarks import startup, text
+from benchmarks.common import markdown
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--texts", type=int, default=2000, help="sentences in the text rows")
+    parser.add_argument("--repeats", type=int, default=3, help="alternating timed runs per row")
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    torch.set_grad_enabled(False)
+
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads\n"
+    )
+    print(markdown(text.run(args.texts, args.repeats)))
+    print("\n| start-up | median seconds | target |\n|---|---|---|")
+    for label, seconds in startup.run():
+        print(f"| `{label}` | {seconds:.3f} | < 0.5 s {'✓' if seconds < 0.5 else '✗'} |")
+
+
+if __name__ == "__main__":
+    main()
