@@ -117,7 +117,7 @@ def _repo_cached(ref: str) -> bool:
     return (Path(HF_HUB_CACHE) / ("models--" + ref.replace("/", "--"))).is_dir()
 
 
-def read_json(ref: str, filename: str, *, required: bool = True) -> dict[str, Any] | None:
+def read_json(ref: str, filename: str, *, required: bool = True) -> Any:
     import json
 
     path = fetch_file(ref, filename, required=required)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +41,7 @@ class EncoderSpec:
 
     name: str
     family: str
-    modalities: frozenset[str]
+    modalities: AbstractSet[str]  # stored as a frozenset
     factory: Callable[..., Encoder]
     aliases: tuple[str, ...] = ()
     description: str = ""

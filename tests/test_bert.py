@@ -91,6 +91,19 @@ def _write_hub_cache(hf_home: Path, repo: str, files_from: Path) -> None:
     (root / "refs" / "main").write_text(revision)
 
 
+def test_tiny_bert_uses_the_real_wordpiece_vocabulary():
+    tiny = mmenc.load("tiny-bert", device="cpu")
+    assert tiny.tokenizer("a photo of a cat")["input_ids"] == [
+        101,
+        1037,
+        6302,
+        1997,
+        1037,
+        4937,
+        102,
+    ]
+
+
 def test_hub_cache_offline(tmp_path):
     tiny = mmenc.load("tiny-bert", device="cpu")
     from mmenc_bert._tiny import tiny_bert

@@ -176,7 +176,7 @@ def test_unknown_name_suggests_close_names():
 
 
 def test_list_encoders_filters():
-    assert mmenc.list_encoders("tiny-b*") == ["tiny-bert"]
+    assert mmenc.list_encoders("tiny-be*") == ["tiny-bert"]
     assert "minilm-l6" in mmenc.list_encoders(family="bert", modality="text")
     assert "minilm-l6" not in mmenc.list_encoders(modality="image")
     assert mmenc.list_encoders("all-minilm*") == ["minilm-l6"]  # aliases match too

