@@ -137,11 +137,13 @@ def cmd_similarity(args: argparse.Namespace) -> None:
         raise SystemExit("mmenc: error: give two items A B, or items A ... --to B ...")
     left, right = (args.items, args.to) if args.to else (args.items[:1], args.items[1:])
     encoder = mmenc.load(args.model, device=args.device, dtype=args.dtype)
-    table = encoder.similarity(_as_inputs(left), _as_inputs(right))
+    left_inputs, right_inputs = _as_inputs(left), _as_inputs(right)
+    table = encoder.similarity(left_inputs, right_inputs)
     rows = [
-        (_short(a), *(f"{v:.4f}" for v in row)) for a, row in zip(left, table.tolist(), strict=True)
+        (_label(item), *(f"{v:.4f}" for v in row))
+        for item, row in zip(left_inputs, table.tolist(), strict=True)
     ]
-    _print_table(["", *map(_short, right)], rows)
+    _print_table(["", *map(_label, right_inputs)], rows)
 
 
 def _as_inputs(items: list[str]) -> list[Any]:
@@ -180,7 +182,9 @@ def _write_atomically(final: Path, write: Any) -> None:
         temporary.unlink(missing_ok=True)
 
 
-def _short(text: str, width: int = 28) -> str:
+def _label(item: str | Path, width: int = 28) -> str:
+    """A table heading: an image's file name, or a text cut to ``width``."""
+    text = item.name if isinstance(item, Path) else item
     return text if len(text) <= width else text[: width - 1] + "…"
 
 

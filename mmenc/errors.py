@@ -12,13 +12,14 @@ class MmencError(Exception):
 class UnknownEncoderError(MmencError, KeyError):
     """A name that no registry entry, alias or resolver knows."""
 
-    def __init__(self, name: str, suggestions: Sequence[str] = ()) -> None:
+    def __init__(self, name: str, suggestions: Sequence[str] = (), reason: str = "") -> None:
         self.name = name
         self.suggestions = list(suggestions)
         hint = f" Did you mean: {', '.join(self.suggestions)}?" if self.suggestions else ""
+        reason = f" ({reason})" if reason else ""
         super().__init__(
-            f"unknown encoder {name!r}.{hint} Run `mmenc list` for the registered names, or use "
-            "'hf:ORG/NAME', 'open_clip:ARCH/TAG', 'timm:NAME' or a local folder."
+            f"unknown encoder {name!r}{reason}.{hint} Run `mmenc list` for the registered names, "
+            "or use 'hf:ORG/NAME', 'open_clip:ARCH/TAG', 'timm:NAME' or a local model folder."
         )
 
     def __str__(self) -> str:  # KeyError would repr() the message

@@ -37,8 +37,25 @@ def get_spec(name: str) -> EncoderSpec:
     spec = host.lookup(name) or host.resolve(name)
     if spec is None:
         close = difflib.get_close_matches(name.lower(), host.known_names(), n=3, cutoff=0.6)
-        raise UnknownEncoderError(name, close)
+        raise UnknownEncoderError(name, close, _why_unresolved(name))
     return spec
+
+
+def _why_unresolved(name: str) -> str:
+    """For a folder or hub repo that no plugin claimed, say what it looked like."""
+    from mmenc.hub import hf_reference, model_config
+
+    ref = hf_reference(name)
+    if ref is None:
+        return ""
+    config = model_config(ref)
+    if config is None:
+        return (
+            "the folder has no config.json, modules.json or open_clip_config.json, so no plugin "
+            "recognises it as a model folder"
+        )
+    kind = config.get("model_type") or config.get("architecture") or "unknown"
+    return f"its config.json describes {kind!r}, which no installed plugin handles"
 
 
 def load(

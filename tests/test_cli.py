@@ -76,3 +76,17 @@ def test_startup_imports_no_torch_and_is_fast(code):
     start = time.perf_counter()
     subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True)
     assert time.perf_counter() - start < 2.0  # the 0.5 s target is measured in benchmarks/
+
+
+def test_embed_and_compare_image_files(tmp_path, sample_images, capsys):
+    paths = []
+    for n, image in enumerate(sample_images[:2]):
+        paths.append(tmp_path / f"img{n}.png")
+        image.save(paths[-1])
+    out = tmp_path / "images.npy"
+    assert main(["embed", "-m", "tiny-clip", *map(str, paths), "--out", str(out)]) == 0
+    expected = mmenc.load("tiny-clip", device="cpu").encode_image(sample_images[:2]).numpy()
+    assert np.allclose(np.load(out), expected, atol=1e-6)
+    assert main(["similarity", "-m", "tiny-clip", str(paths[0]), "--to", "a cat", "a dog"]) == 0
+    row = capsys.readouterr().out.splitlines()[2].split()
+    assert row[0] == "img0.png" and len(row) == 3

@@ -180,3 +180,24 @@ def test_list_encoders_filters():
     assert "minilm-l6" in mmenc.list_encoders(family="bert", modality="text")
     assert "minilm-l6" not in mmenc.list_encoders(modality="image")
     assert mmenc.list_encoders("all-minilm*") == ["minilm-l6"]  # aliases match too
+
+
+def test_unrecognised_folder_says_why(tmp_path):
+    with pytest.raises(mmenc.UnknownEncoderError, match=r"no config\.json"):
+        mmenc.load(str(tmp_path))
+    (tmp_path / "config.json").write_text('{"model_type": "t5"}')
+    with pytest.raises(mmenc.UnknownEncoderError, match="'t5', which no installed plugin"):
+        mmenc.load(str(tmp_path))
+
+
+def test_device_and_dtype_choices():
+    import torch
+
+    from mmenc.runtime import resolve_device, resolve_dtype
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device(None).type in ("cuda", "mps", "cpu")
+    assert resolve_dtype(None) is torch.float32
+    assert resolve_dtype("bf16") is resolve_dtype(torch.bfloat16) is torch.bfloat16
+    with pytest.raises(ValueError, match="unknown dtype 'int8'"):
+        mmenc.load("tiny-bert", dtype="int8")
