@@ -20,9 +20,13 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_grad_enabled(False)
 
+    from mmenc.runtime import cpu_has_native_bf16
+
     print(
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads\n"
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, "
+        f"CPU capability {torch.backends.cpu.get_cpu_capability()}, "
+        f"native bf16: {cpu_has_native_bf16()}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads\n"
     )
     print(markdown(text.run(args.texts, args.repeats)))
     print("\n| start-up | median seconds | target |\n|---|---|---|")

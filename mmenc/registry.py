@@ -70,10 +70,11 @@ def load(
     ``device=None`` picks cuda, then mps, then cpu; ``dtype`` is None (float32), "float32",
     "bfloat16" or "float16". Other options go to the family's loader.
     """
-    from mmenc.runtime import resolve_device, resolve_dtype
+    from mmenc.runtime import check_fast, resolve_device, resolve_dtype
 
     spec = get_spec(name)
     torch_device, torch_dtype = resolve_device(device), resolve_dtype(dtype)
+    check_fast(torch_device, torch_dtype)
     try:
         return spec.factory(name=spec.name, device=torch_device, dtype=torch_dtype, **options)
     except (MmencError, ValueError, TypeError):  # ours, or a bad option the user can fix

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 
 _DTYPES = {
@@ -39,3 +41,18 @@ def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype:
         raise ValueError(
             f"unknown dtype {dtype!r}; use None, 'float32', 'bfloat16' or 'float16'"
         ) from None
+
+
+def check_fast(device: torch.device, dtype: torch.dtype) -> None:
+    """Warn when bfloat16 is asked for on a CPU that only emulates it (it runs slower there)."""
+    if device.type == "cpu" and dtype == torch.bfloat16 and not cpu_has_native_bf16():
+        warnings.warn(
+            "this CPU has no native bfloat16 matrix units (no AVX-512 BF16 / AMX), so "
+            "dtype='bfloat16' will run slower than float32 here; use float32 on this machine",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
+def cpu_has_native_bf16() -> bool:
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())

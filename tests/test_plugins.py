@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import types
+import warnings
 
 import pytest
 from helpers import install_fake_distribution
@@ -201,3 +202,17 @@ def test_device_and_dtype_choices():
     assert resolve_dtype("bf16") is resolve_dtype(torch.bfloat16) is torch.bfloat16
     with pytest.raises(ValueError, match="unknown dtype 'int8'"):
         mmenc.load("tiny-bert", dtype="int8")
+
+
+def test_bfloat16_on_a_cpu_without_native_support_warns(monkeypatch):
+    import torch
+
+    from mmenc import runtime
+
+    monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: False)
+    with pytest.warns(RuntimeWarning, match="slower than float32"):
+        runtime.check_fast(torch.device("cpu"), torch.bfloat16)
+    monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        runtime.check_fast(torch.device("cpu"), torch.bfloat16)
