@@ -125,7 +125,7 @@ class BaseEncoder:
         """Cosine similarity (len(a), len(b)); a ``str`` is a text, anything else an image."""
         a, b = as_batch(a, "item"), as_batch(b, "item")
         kind_a, kind_b = modality_of(a), modality_of(b)
-        kind_a = kind_a or kind_b or "text"
+        kind_a = kind_a or kind_b or max(self.modalities)  # "text" if it has it
         kind_b = kind_b or kind_a
         if kind_a != kind_b and not self.shared_space:
             raise UnsupportedModalityError(

@@ -8,10 +8,22 @@ import torch
 import mmenc
 
 TINY = mmenc.list_encoders("tiny-*")
+TINY_TEXT = mmenc.list_encoders("tiny-*", modality="text")
+TINY_IMAGE = mmenc.list_encoders("tiny-*", modality="image")
 
 
 @pytest.fixture(scope="module", params=TINY)
 def encoder(request):
+    return mmenc.load(request.param, device="cpu")
+
+
+@pytest.fixture(scope="module", params=TINY_TEXT)
+def text_encoder(request):
+    return mmenc.load(request.param, device="cpu")
+
+
+@pytest.fixture(scope="module", params=TINY_IMAGE)
+def image_encoder(request):
     return mmenc.load(request.param, device="cpu")
 
 
@@ -68,9 +80,8 @@ def test_similarity(encoder, sample_texts, sample_images):
         assert encoder.similarity(sample_texts[:2], sample_images[:3]).shape == (2, 3)
 
 
-def test_bad_text_items_are_named(encoder):
-    if "text" not in encoder.modalities:
-        pytest.skip("image-only encoder")
+def test_bad_text_items_are_named(text_encoder):
+    encoder = text_encoder
     with pytest.raises(mmenc.InvalidInputError) as caught:
         encoder.encode_text(["fine", None, 3, "bad \ud800 surrogate"])
     assert [i for i, _ in caught.value.problems] == [1, 2, 3]
@@ -79,8 +90,17 @@ def test_bad_text_items_are_named(encoder):
     assert torch.allclose(out[0], encoder.encode_text(["fine"])[0], atol=1e-5)
 
 
-def test_long_text_is_truncated_not_rejected(encoder):
-    if "text" not in encoder.modalities:
-        pytest.skip("image-only encoder")
+def test_long_text_is_truncated_not_rejected(text_encoder):
     long = " ".join(["word"] * 5000)
-    assert encoder.encode_text([long]).isfinite().all()
+    assert text_encoder.encode_text([long]).isfinite().all()
+
+
+def test_bad_image_items_are_named_and_the_rest_come_back(image_encoder, sample_images):
+    items = [sample_images[0], b"not an image", "/no/such/file.png", sample_images[1]]
+    with pytest.raises(mmenc.InvalidInputError) as caught:
+        image_encoder.encode_image(items)
+    assert [i for i, _ in caught.value.problems] == [1, 2]
+    out = image_encoder.encode_image(items, on_error="nan")
+    assert torch.isnan(out[1:3]).all()
+    expected = image_encoder.encode_image([sample_images[0], sample_images[1]])
+    assert (out[[0, 3]] - expected).abs().max() <= 1e-5
