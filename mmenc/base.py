@@ -80,6 +80,7 @@ class BaseEncoder:
         or with ``on_error="nan"`` get NaN rows while every other row is embedded.
         """
         self._require("text")
+        _check_on_error(on_error)
         items = as_batch(texts, "text")
         problems = [(i, cause) for i, t in enumerate(items) if (cause := check_text(t))]
         if problems and on_error == "raise":
@@ -108,6 +109,7 @@ class BaseEncoder:
         images raise ``InvalidInputError`` naming them, or get NaN rows with ``on_error="nan"``.
         """
         self._require("image")
+        _check_on_error(on_error)
         items = as_batch(images, "image")
         out = self._empty(len(items))
         with torch.inference_mode(), self._bar(len(items), progress, "image") as bar:
@@ -192,6 +194,11 @@ def _chunks(indices: list[int], size: int) -> list[list[int]]:
     if size < 1:
         raise ValueError(f"batch_size must be at least 1, got {size}")
     return [indices[i : i + size] for i in range(0, len(indices), size)]
+
+
+def _check_on_error(on_error: str) -> None:
+    if on_error not in ("raise", "nan"):
+        raise ValueError(f"on_error must be 'raise' or 'nan', not {on_error!r}")
 
 
 def _finish(out: torch.Tensor, normalize: bool) -> torch.Tensor:
