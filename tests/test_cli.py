@@ -90,3 +90,21 @@ def test_embed_and_compare_image_files(tmp_path, sample_images, capsys):
     assert main(["similarity", "-m", "tiny-clip", str(paths[0]), "--to", "a cat", "a dog"]) == 0
     row = capsys.readouterr().out.splitlines()[2].split()
     assert row[0] == "img0.png" and len(row) == 3
+
+
+def test_broken_plugin_is_shown_and_others_keep_working(tmp_path):
+    from helpers import install_fake_distribution
+
+    install_fake_distribution(
+        tmp_path,
+        "fake-broken",
+        {"brokenplugin": "fake_broken_cli"},
+        {"fake_broken_cli": "raise RuntimeError('cannot start')"},
+    )
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    run = [sys.executable, "-m", "mmenc.cli"]
+    plugins = subprocess.run([*run, "plugins"], env=env, capture_output=True, text=True)
+    row = next(line for line in plugins.stdout.splitlines() if line.startswith("brokenplugin"))
+    assert "fake-broken" in row and "failed" in row and "cannot start" in row
+    listing = subprocess.run([*run, "list", "tiny-bert"], env=env, capture_output=True, text=True)
+    assert listing.returncode == 0 and "tiny-bert" in listing.stdout

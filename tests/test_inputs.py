@@ -169,3 +169,8 @@ def test_path_like_single_item(encoder, photo, tmp_path):
     path = tmp_path / "one.png"
     photo.save(path)
     assert encoder.encode_image(Path(path)).shape == (1, 8)
+
+
+def test_unknown_on_error_mode_is_refused(encoder, photo):
+    with pytest.raises(ValueError, match="on_error must be 'raise' or 'nan'"):
+        encoder.encode_image([photo], on_error="skip")
