@@ -8,7 +8,7 @@ import platform
 
 import torch
 
-from benchmarks import startup, text
+from benchmarks import images, startup, text
 from benchmarks.common import markdown
 
 
@@ -16,6 +16,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--texts", type=int, default=2000, help="sentences in the text rows")
     parser.add_argument("--repeats", type=int, default=3, help="alternating timed runs per row")
+    parser.add_argument("--images", type=int, default=64, help="JPEG files in the image row")
     parser.add_argument(
         "--dtypes", default="float32,bfloat16", help="comma-separated mmenc dtypes for text rows"
     )
@@ -31,7 +32,9 @@ def main() -> None:
         f"native bf16: {cpu_has_native_bf16()}, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads\n"
     )
-    print(markdown(text.run(args.texts, args.repeats, tuple(args.dtypes.split(",")))))
+    rows = text.run(args.texts, args.repeats, tuple(args.dtypes.split(",")))
+    rows += images.run(args.images, args.repeats)
+    print(markdown(rows))
     print("\n| start-up | median seconds | target |\n|---|---|---|")
     for label, seconds in startup.run():
         print(f"| `{label}` | {seconds:.3f} | < 0.5 s {'✓' if seconds < 0.5 else '✗'} |")

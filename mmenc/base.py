@@ -27,7 +27,10 @@ OnError = Literal["raise", "nan"]
 
 @cache
 def _pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1), thread_name_prefix="mmenc")
+    """Image decoding threads: one per two cores (at most 4), since the model's forward pass
+    uses every core; more threads measured slower on 2 cores (see docs/benchmarks.md)."""
+    workers = max(1, min(4, (os.cpu_count() or 2) // 2))
+    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mmenc")
 
 
 class BaseEncoder:
