@@ -86,8 +86,11 @@ def hub_errors(ref: str, filename: str | None = None) -> Iterator[None]:
 
 
 def fetch_file(ref: str, filename: str, *, required: bool = True) -> Path | None:
-    """A file of a local folder or a hub repo (cached copy when offline); None if optional and
-    absent."""
+    """A file of a local folder or a hub repo (the cached copy when offline).
+
+    An optional file that the folder or repo does not have gives None; a required one raises
+    ``WeightsUnavailableError``.
+    """
     if is_local(ref):
         path = Path(ref) / filename
         if path.is_file():
@@ -96,25 +99,22 @@ def fetch_file(ref: str, filename: str, *, required: bool = True) -> Path | None
             raise unavailable(ref, filename)
         return None
     from huggingface_hub import hf_hub_download, try_to_load_from_cache
+    from huggingface_hub.errors import EntryNotFoundError
 
-    if offline() or not required:
+    if offline():
         cached = try_to_load_from_cache(ref, filename)
         if isinstance(cached, str):
             return Path(cached)
-        if not required and _repo_cached(ref):
-            return None
-        if offline():
-            if required:
-                raise unavailable(ref, filename)
-            return None
-    with hub_errors(ref, filename):
-        return Path(hf_hub_download(ref, filename))
-
-
-def _repo_cached(ref: str) -> bool:
-    from huggingface_hub.constants import HF_HUB_CACHE
-
-    return (Path(HF_HUB_CACHE) / ("models--" + ref.replace("/", "--"))).is_dir()
+        if required:
+            raise unavailable(ref, filename)
+        return None
+    try:
+        with hub_errors(ref, filename):
+            return Path(hf_hub_download(ref, filename))
+    except WeightsUnavailableError as exc:
+        if required or not isinstance(exc.__cause__, EntryNotFoundError):
+            raise
+        return None
 
 
 def read_json(ref: str, filename: str, *, required: bool = True) -> Any:
