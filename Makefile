@@ -25,7 +25,7 @@ test: install
 lint: install
 	$(BIN)/ruff check mmenc plugins tests examples benchmarks
 	$(BIN)/ruff format --check mmenc plugins tests examples benchmarks
-	$(BIN)/mypy mmenc
+	$(BIN)/mypy mmenc plugins
 
 bench: install
 	$(BIN)/python -m benchmarks
