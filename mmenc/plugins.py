@@ -71,6 +71,12 @@ class PluginHost:
     ) -> PluginInfo:
         """Register a plugin object (usually a module); its hooks are validated at once."""
         name = name or getattr(plugin, "__name__", None) or repr(plugin)
+        if self.pm.has_plugin(name):
+            raise PluginConflictError(
+                f"two plugins are named {name!r}: {self._who(name)} and one from "
+                f"{distribution or 'no distribution'}. Uninstall one, or disable it with "
+                "MMENC_DISABLE_PLUGINS."
+            )
         try:
             self.pm.register(plugin, name=name)
             self._check_hook_names(plugin, name)

@@ -216,3 +216,15 @@ def test_bfloat16_on_a_cpu_without_native_support_warns(monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         runtime.check_fast(torch.device("cpu"), torch.bfloat16)
+
+
+def test_two_plugins_with_one_name_conflict(site, monkeypatch):
+    install_fake_distribution(
+        site, "fake-a", {"same": "fake_a"}, {"fake_a": GOOD.format(name="fake-a-model")}
+    )
+    install_fake_distribution(
+        site, "fake-b", {"same": "fake_b"}, {"fake_b": GOOD.format(name="fake-b-model")}
+    )
+    with pytest.raises(mmenc.PluginConflictError) as caught:
+        _host(site, monkeypatch)
+    assert "fake-a" in str(caught.value) and "fake-b" in str(caught.value)
