@@ -58,3 +58,7 @@ class PluginLoadError(MmencError):
 
 class PluginConflictError(MmencError):
     """Two plugins register the same encoder or task name."""
+
+
+class PluginWarning(UserWarning):
+    """A plugin failed and was skipped; the others keep working (see ``mmenc plugins``)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import os
 import traceback
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from importlib.metadata import EntryPoint, entry_points
@@ -18,7 +19,7 @@ from typing import Any, Literal
 import pluggy
 
 from mmenc import hookspecs
-from mmenc.errors import MmencError, PluginConflictError, PluginLoadError
+from mmenc.errors import MmencError, PluginConflictError, PluginLoadError, PluginWarning
 from mmenc.specs import REGISTRY_NAME, EncoderSpec
 
 ENTRY_POINT_GROUP = "mmenc"
@@ -106,6 +107,9 @@ class PluginHost:
         self.pm.check_pending()
 
     def _fail(self, name: str, dist: str | None, version: str | None, error: str) -> PluginInfo:
+        warnings.warn(
+            f"mmenc plugin {name!r} failed and is skipped: {error}", PluginWarning, stacklevel=2
+        )
         info = PluginInfo(name, dist, version, "failed", error)
         self.plugins[name] = info
         self._specs = None

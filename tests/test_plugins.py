@@ -68,7 +68,8 @@ def test_plugin_that_fails_to_import_is_reported_and_others_still_work(site, mon
         {"fakebroken": "fake_broken"},
         {"fake_broken": "raise ImportError('missing dependency xyz')"},
     )
-    host = _host(site, monkeypatch)
+    with pytest.warns(mmenc.errors.PluginWarning, match="'fakebroken' failed"):
+        host = _host(site, monkeypatch)
     info = host.plugins["fakebroken"]
     assert info.status == "failed"
     assert "missing dependency xyz" in info.error
