@@ -20,7 +20,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from mmenc.errors import InvalidInputError, UnsupportedModalityError
-from mmenc.inputs import as_batch, check_text, decode_image, modality_of
+from mmenc.inputs import as_batch, decode_image, modality_of, text_problems
 
 OnError = Literal["raise", "nan"]
 
@@ -85,7 +85,7 @@ class BaseEncoder:
         self._require("text")
         _check_on_error(on_error)
         items = as_batch(texts, "text")
-        problems = [(i, cause) for i, t in enumerate(items) if (cause := check_text(t))]
+        problems = text_problems(items)
         if problems and on_error == "raise":
             raise InvalidInputError(problems, "text")
         bad = {i for i, _ in problems}

@@ -52,6 +52,23 @@ def check_text(item: Any) -> str | None:
     return None
 
 
+def text_problems(items: Sequence[Any]) -> list[tuple[int, str]]:
+    """Every item that is not an encodable text, as ``(index, cause)``."""
+    return [(i, cause) for i, item in enumerate(items) if (cause := check_text(item))]
+
+
+def text_token_limit(tokenizer: Any, text_config: Any, default: int | None = None) -> int:
+    """The longest text a model takes, in tokens: the smaller of its position table and its
+    tokenizer's limit (tokenizers without one report a huge sentinel, ignored here)."""
+    limits = [getattr(text_config, "max_position_embeddings", None), tokenizer.model_max_length]
+    known = [int(n) for n in limits if n and n < 1_000_000]
+    if known:
+        return min(known)
+    if default is not None:
+        return default
+    raise ValueError("the model states no maximum text length; pass max_length=")
+
+
 def decode_image(item: ImageLike) -> Image.Image:
     """An upright RGB PIL image from any accepted image form; ValueError says why not."""
     image = _open(item)

@@ -9,6 +9,7 @@ import torch
 
 from mmenc.base import BaseEncoder
 from mmenc.hub import hub_errors, read_json
+from mmenc.inputs import text_token_limit
 from mmenc.pooling import POOLINGS, pool
 
 _POOLING_KEYS = {
@@ -82,7 +83,7 @@ class TransformerTextEncoder(BaseEncoder):
             )
         self.model.to(device).eval()
         self.max_length = (
-            max_length or st.max_length or _model_max_length(self.tokenizer, self.model)
+            max_length or st.max_length or text_token_limit(self.tokenizer, self.model.config)
         )
         super().__init__(
             name=name, embed_dim=self.model.config.hidden_size, device=device, dtype=dtype
@@ -94,8 +95,3 @@ class TransformerTextEncoder(BaseEncoder):
         ).to(self.device)
         hidden = self.model(**batch).last_hidden_state
         return pool(hidden, batch["attention_mask"], self.pooling)
-
-
-def _model_max_length(tokenizer: Any, model: Any) -> int:
-    limits = [getattr(model.config, "max_position_embeddings", None), tokenizer.model_max_length]
-    return min(int(n) for n in limits if n and n < 1_000_000)

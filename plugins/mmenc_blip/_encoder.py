@@ -18,7 +18,7 @@ from PIL import Image
 from mmenc.base import BaseEncoder
 from mmenc.errors import InvalidInputError, UnsupportedModalityError
 from mmenc.hub import hub_errors
-from mmenc.inputs import as_batch, check_text
+from mmenc.inputs import as_batch, text_problems, text_token_limit
 
 _MODEL_CLASSES = {
     "retrieval": "BlipForImageTextRetrieval",
@@ -66,8 +66,7 @@ class BlipEncoder(BaseEncoder):
             self.modalities = frozenset({"image"})
             self.shared_space = False
             embed_dim = config.vision_config.hidden_size
-        limits = [self.tokenizer.model_max_length, config.text_config.max_position_embeddings]
-        self.max_length = min(int(n) for n in limits if n and n < 1_000_000)
+        self.max_length = text_token_limit(self.tokenizer, config.text_config)
         super().__init__(name=name, embed_dim=embed_dim, device=device, dtype=dtype)
 
     # -- embeddings -----------------------------------------------------------------------
@@ -100,7 +99,8 @@ class BlipEncoder(BaseEncoder):
                 f"images and {len(texts)} texts; pass lists of the same length (for every "
                 "image against every text use similarity())"
             )
-        _check_texts(texts)
+        if problems := text_problems(texts):
+            raise InvalidInputError(problems, "text")
         out = torch.empty(len(images), dtype=torch.float32)
         with torch.inference_mode():
             for indices, prepared, problems in self._prepared_batches(images, batch_size):
@@ -181,9 +181,3 @@ class BlipEncoder(BaseEncoder):
                 f"and {what} needs a {task} checkpoint ({_MODEL_CLASSES[task]}): load "
                 f"{_EXAMPLES[task]} or another {_MODEL_CLASSES[task]} model"
             )
-
-
-def _check_texts(texts: list[Any]) -> None:
-    problems = [(i, cause) for i, text in enumerate(texts) if (cause := check_text(text))]
-    if problems:
-        raise InvalidInputError(problems, "text")

@@ -18,6 +18,7 @@ from PIL import Image
 from mmenc.base import BaseEncoder
 from mmenc.errors import UnknownEncoderError, WeightsUnavailableError
 from mmenc.hub import hub_errors, model_config
+from mmenc.inputs import text_token_limit
 from mmenc_clip import HF_MODEL_TYPES
 
 
@@ -66,7 +67,7 @@ class HFClipEncoder(_ClipBase):
             self.model = AutoModel.from_pretrained(ref, revision=revision, dtype=dtype)
         self.model.to(device).eval()
         self.padding = "max_length" if self.model_type == "siglip" else "longest"
-        self.max_length = _max_length(self.tokenizer, self.model.config.text_config)
+        self.max_length = text_token_limit(self.tokenizer, self.model.config.text_config)
         bias = getattr(self.model, "logit_bias", None)
         self._set_scores(self.model.logit_scale.detach(), None if bias is None else bias.detach())
         super().__init__(name=name, embed_dim=_hf_embed_dim(self.model), device=device, dtype=dtype)
@@ -87,11 +88,6 @@ class HFClipEncoder(_ClipBase):
     def _embed_images(self, images: list[torch.Tensor]) -> torch.Tensor:
         pixels = torch.stack(images).to(self.device, self.dtype)
         return self.model.get_image_features(pixel_values=pixels).pooler_output
-
-
-def _max_length(tokenizer: Any, text_config: Any) -> int:
-    limits = [getattr(text_config, "max_position_embeddings", None), tokenizer.model_max_length]
-    return min(int(n) for n in limits if n and n < 1_000_000)
 
 
 def _hf_embed_dim(model: Any) -> int:

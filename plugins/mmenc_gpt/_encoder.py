@@ -15,7 +15,7 @@ import torch
 from mmenc.base import BaseEncoder
 from mmenc.errors import InvalidInputError
 from mmenc.hub import hub_errors
-from mmenc.inputs import as_batch, check_text
+from mmenc.inputs import as_batch, text_problems, text_token_limit
 from mmenc.pooling import pool
 
 
@@ -52,10 +52,11 @@ class CausalLMEncoder(BaseEncoder):
         if self.tokenizer.pad_token is None:  # GPT-2 has none; in memory only, not on disk
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.pooling = pooling
-        self.max_length = max_length or _model_max_length(self.tokenizer, self.model)
+        text_config = self.model.config.get_text_config()
+        self.max_length = max_length or text_token_limit(self.tokenizer, text_config, 2048)
         self.prefix_id: int | None = _prefix_id(self.tokenizer)
         self.pad_id = _first_id(self.tokenizer.pad_token_id, self.prefix_id)
-        hidden = self.model.config.get_text_config().hidden_size
+        hidden = text_config.hidden_size
         super().__init__(name=name, embed_dim=hidden, device=device, dtype=dtype)
 
     # -- embeddings -----------------------------------------------------------------------
@@ -79,8 +80,7 @@ class CausalLMEncoder(BaseEncoder):
         Bad items raise ``InvalidInputError`` naming each index.
         """
         items = as_batch(texts, "text")
-        problems = [(i, cause) for i, t in enumerate(items) if (cause := check_text(t))]
-        if problems:
+        if problems := text_problems(items):
             raise InvalidInputError(problems, "text")
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -130,10 +130,3 @@ def _prefix_id(tokenizer: Any) -> int | None:
 def _first_id(*ids: int | None) -> int:
     """Padding id: any id works (padding is masked and after every real token); 0 at worst."""
     return next((int(i) for i in ids if i is not None), 0)
-
-
-def _model_max_length(tokenizer: Any, model: Any) -> int:
-    config = model.config.get_text_config()
-    limits = [getattr(config, "max_position_embeddings", None), tokenizer.model_max_length]
-    known = [int(n) for n in limits if n and n < 1_000_000]
-    return min(known) if known else 2048
