@@ -3,6 +3,7 @@
     >>> import mmenc
     >>> enc = mmenc.load("minilm-l6")
     >>> enc.similarity(["a cat"], ["a kitten", "a car"])
+    >>> mmenc.pipeline("sentiment-analysis")("I love it")
 
 Importing mmenc does not import torch: the registry is built from plugin records, and torch is
 imported when an encoder is loaded.
@@ -15,19 +16,22 @@ from typing import TYPE_CHECKING, Any
 from mmenc import errors
 from mmenc.encoder import Encoder
 from mmenc.errors import (
+    IncompatibleModelError,
     InvalidInputError,
     MmencError,
     PluginConflictError,
     PluginLoadError,
     PluginWarning,
     UnknownEncoderError,
+    UnknownTaskError,
     UnsupportedModalityError,
     WeightsUnavailableError,
 )
 from mmenc.hookspecs import hookimpl
 from mmenc.plugins import PluginInfo, list_plugins, register_plugin
 from mmenc.registry import get_spec, list_encoders, load
-from mmenc.specs import EncoderSpec
+from mmenc.specs import EncoderSpec, TaskSpec
+from mmenc.tasks import get_task, list_tasks, pipeline
 
 if TYPE_CHECKING:
     from mmenc.base import BaseEncoder
@@ -38,21 +42,27 @@ __all__ = [
     "BaseEncoder",
     "Encoder",
     "EncoderSpec",
+    "IncompatibleModelError",
     "InvalidInputError",
     "MmencError",
     "PluginConflictError",
     "PluginInfo",
     "PluginLoadError",
     "PluginWarning",
+    "TaskSpec",
     "UnknownEncoderError",
+    "UnknownTaskError",
     "UnsupportedModalityError",
     "WeightsUnavailableError",
     "errors",
     "get_spec",
+    "get_task",
     "hookimpl",
     "list_encoders",
     "list_plugins",
+    "list_tasks",
     "load",
+    "pipeline",
     "register_plugin",
 ]
 

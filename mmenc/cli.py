@@ -54,6 +54,32 @@ def build_parser() -> argparse.ArgumentParser:
     _model_options(similarity)
     similarity.add_argument("items", nargs="+", metavar="A")
     similarity.add_argument("--to", nargs="+", metavar="B", help="items to compare against")
+
+    commands.add_parser("tasks", help="list pipeline tasks and their default models")
+    run = commands.add_parser(
+        "run",
+        help='run a task pipeline, e.g. `mmenc run sentiment-analysis "I love it"`',
+        description="Run a task pipeline on texts or image files and print the results.",
+    )
+    run.add_argument("task", help="a task name (see `mmenc tasks`), e.g. translation_en_to_fr")
+    run.add_argument("inputs", nargs="*", metavar="INPUT", help="texts, or image files")
+    run.add_argument("--model", "-m", help="registry name, hub id or folder (default: the task's)")
+    run.add_argument("--device", help="cpu, cuda, mps (default: best available)")
+    run.add_argument("--dtype", choices=["float32", "bfloat16", "float16"])
+    run.add_argument("--batch-size", type=int)
+    run.add_argument("--file", type=Path, metavar="F", help="more inputs, one per line")
+    run.add_argument("--question", help="question-answering: the question")
+    run.add_argument("--context", help="question-answering: the context")
+    run.add_argument("--labels", help="zero-shot tasks: candidate labels, comma-separated")
+    run.add_argument(
+        "--option",
+        "-o",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a task option; VALUE is read as JSON when it parses (top_k=3, multi_label=true)",
+    )
+    run.add_argument("--json", action="store_true", help="print the results as JSON")
     return parser
 
 
@@ -146,6 +172,72 @@ def cmd_similarity(args: argparse.Namespace) -> None:
     _print_table(["", *map(_label, right_inputs)], rows)
 
 
+def cmd_tasks(args: argparse.Namespace) -> None:
+    import mmenc
+
+    rows = [
+        (t.name, ", ".join(t.aliases) or "-", t.inputs, t.default_model or "-", t.description)
+        for t in mmenc.list_tasks()
+    ]
+    _print_table(["task", "aliases", "inputs", "default model", "description"], rows)
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    import mmenc
+
+    spec, _ = mmenc.get_task(args.task)
+    inputs: list[Any] = list(args.inputs) + (_read_lines(args.file) if args.file else [])
+    if spec.inputs == "image":
+        inputs = [Path(item) for item in inputs]
+    if args.question is not None or args.context is not None:
+        inputs.append({"question": args.question or "", "context": args.context or ""})
+    if not inputs:
+        raise SystemExit(f"mmenc: error: give {args.task} at least one INPUT (or --file)")
+    options = dict(_option(text) for text in args.option)
+    if args.labels is not None:
+        options["candidate_labels"] = [label.strip() for label in args.labels.split(",")]
+    pipe = mmenc.pipeline(
+        args.task,
+        args.model,
+        device=args.device,
+        dtype=args.dtype,
+        batch_size=args.batch_size,
+    )
+    results = pipe(inputs, **options)
+    if args.json:
+        print(json.dumps(results, ensure_ascii=False, default=_jsonable, indent=2))
+        return
+    for item, result in zip(inputs, results, strict=True):
+        print(_label(item["question"] if isinstance(item, dict) else item, 72))
+        print(f"  {json.dumps(_rounded(result), ensure_ascii=False, default=_jsonable)}")
+
+
+def _option(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise SystemExit(f"mmenc: error: --option wants KEY=VALUE, not {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+def _rounded(value: Any) -> Any:
+    """Scores to 4 decimals, for reading."""
+    if isinstance(value, float):
+        return round(value, 4)
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    return value
+
+
+def _jsonable(value: Any) -> Any:
+    """Tensors and arrays in results (feature extraction) as nested lists."""
+    return value.tolist() if hasattr(value, "tolist") else str(value)
+
+
 def _as_inputs(items: list[str]) -> list[Any]:
     """Arguments naming an existing image file are images (as Path); the rest are texts."""
     return [
@@ -203,6 +295,8 @@ COMMANDS = {
     "plugins": cmd_plugins,
     "embed": cmd_embed,
     "similarity": cmd_similarity,
+    "tasks": cmd_tasks,
+    "run": cmd_run,
 }
 
 if __name__ == "__main__":

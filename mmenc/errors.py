@@ -26,6 +26,23 @@ class UnknownEncoderError(MmencError, KeyError):
         return str(self.args[0])
 
 
+class UnknownTaskError(MmencError, KeyError):
+    """A pipeline task name that no plugin registers."""
+
+    def __init__(self, name: str, suggestions: Sequence[str] = ()) -> None:
+        self.name = name
+        self.suggestions = list(suggestions)
+        hint = f" Did you mean: {', '.join(self.suggestions)}?" if self.suggestions else ""
+        super().__init__(f"unknown task {name!r}.{hint} Run `mmenc tasks` for the task names.")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class IncompatibleModelError(MmencError, ValueError):
+    """The model's architecture (its head) cannot do the asked task."""
+
+
 class UnsupportedModalityError(MmencError, TypeError):
     """The encoder has no tower (or no shared space) for the asked modality."""
 
@@ -41,15 +58,18 @@ class InvalidInputError(MmencError, ValueError):
     ``index`` and ``cause`` are the first of them.
     """
 
-    def __init__(self, problems: Sequence[tuple[int, str]], what: str = "input") -> None:
+    def __init__(
+        self,
+        problems: Sequence[tuple[int, str]],
+        what: str = "input",
+        fix: str = "Fix or drop these items, or pass on_error='nan' to get NaN rows for them "
+        "and embeddings for the rest.",
+    ) -> None:
         self.problems = list(problems)
         self.index, self.cause = self.problems[0]
         shown = "; ".join(f"item {i}: {cause}" for i, cause in self.problems[:5])
         more = f" (and {len(self.problems) - 5} more)" if len(self.problems) > 5 else ""
-        super().__init__(
-            f"{len(self.problems)} invalid {what} item(s): {shown}{more}. Fix or drop these items, "
-            "or pass on_error='nan' to get NaN rows for them and embeddings for the rest."
-        )
+        super().__init__(f"{len(self.problems)} invalid {what} item(s): {shown}{more}. {fix}")
 
 
 class PluginLoadError(MmencError):

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 import pluggy
 
-from mmenc.specs import EncoderSpec
+from mmenc.specs import EncoderSpec, TaskSpec
 
 hookspec = pluggy.HookspecMarker("mmenc")
 hookimpl = pluggy.HookimplMarker("mmenc")
@@ -46,5 +46,19 @@ def mmenc_resolve(name: str) -> EncoderSpec | None:
                 return mmenc.EncoderSpec(name=name.lower(), family="bert", modalities={"text"},
                                          factory=functools.partial(load, name[9:]))
             return None
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def mmenc_tasks() -> Iterable[TaskSpec]:
+    """Yield the pipeline tasks this plugin provides (``mmenc.pipeline(name)`` builds them).
+
+    Example::
+
+        @mmenc.hookimpl
+        def mmenc_tasks():
+            yield mmenc.TaskSpec(name="shout", factory=ShoutPipeline.build,
+                                 default_model="tiny-bert", description="upper-cases texts")
     """
     raise NotImplementedError

@@ -16,6 +16,7 @@ from typing import Any
 from mmenc.errors import WeightsUnavailableError
 
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_SHORT_COMMIT = re.compile(r"^[0-9a-f]{7,39}$")
 
 
 def hf_reference(name: str) -> str | None:
@@ -127,6 +128,18 @@ def read_json(ref: str, filename: str, *, required: bool = True) -> Any:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}"
+
+
+def cached_revision(ref: str, revision: str | None) -> str | None:
+    """Offline, the full commit id of the cached snapshot a short one (``"714eb0f"``, as task
+    defaults pin them) names; the hub resolves short ids itself when online."""
+    if not revision or not offline() or is_local(ref) or not _SHORT_COMMIT.match(revision):
+        return revision
+    from huggingface_hub.constants import HF_HUB_CACHE
+
+    snapshots = Path(HF_HUB_CACHE) / f"models--{ref.replace('/', '--')}" / "snapshots"
+    found = sorted(p.name for p in snapshots.glob(f"{revision}*")) if snapshots.is_dir() else []
+    return found[0] if len(found) == 1 else revision
 
 
 def model_config(ref: str) -> dict[str, Any] | None:

@@ -20,7 +20,7 @@ import pluggy
 
 from mmenc import hookspecs
 from mmenc.errors import MmencError, PluginConflictError, PluginLoadError, PluginWarning
-from mmenc.specs import REGISTRY_NAME, EncoderSpec
+from mmenc.specs import REGISTRY_NAME, EncoderSpec, TaskSpec
 
 ENTRY_POINT_GROUP = "mmenc"
 
@@ -45,6 +45,8 @@ class PluginHost:
         self.plugins: dict[str, PluginInfo] = {}
         self._specs: dict[str, EncoderSpec] | None = None
         self._aliases: dict[str, str] = {}
+        self._tasks: dict[str, TaskSpec] | None = None
+        self._task_aliases: dict[str, str] = {}
 
     # -- loading --------------------------------------------------------------------------
     def load_entry_points(self) -> None:
@@ -87,7 +89,7 @@ class PluginHost:
             return self._fail(name, distribution, version, _describe(exc))
         info = PluginInfo(name, distribution, version, "loaded")
         self.plugins[name] = info
-        self._specs = None
+        self._specs = self._tasks = None
         return info
 
     def _check_hook_names(self, plugin: Any, name: str) -> None:
@@ -112,7 +114,7 @@ class PluginHost:
         )
         info = PluginInfo(name, dist, version, "failed", error)
         self.plugins[name] = info
-        self._specs = None
+        self._specs = self._tasks = None
         return info
 
     def _disable(self, plugin_name: str, error: str) -> None:
@@ -123,37 +125,46 @@ class PluginHost:
         dist, version = (old.distribution, old.version) if old else (None, None)
         self._fail(plugin_name, dist, version, error)
 
-    # -- the registry ---------------------------------------------------------------------
+    # -- the registries -------------------------------------------------------------------
     def specs(self) -> dict[str, EncoderSpec]:
         """Every registered encoder by name, gathered from each plugin separately."""
         if self._specs is None:
-            self._specs, self._aliases = self._collect_specs()
+            self._specs, self._aliases = self._collect("mmenc_encoders", EncoderSpec, "encoder")
         return self._specs
 
-    def _collect_specs(self) -> tuple[dict[str, EncoderSpec], dict[str, str]]:
-        per_plugin: dict[str, list[EncoderSpec]] = {}
-        for impl in self.pm.hook.mmenc_encoders.get_hookimpls():
+    def tasks(self) -> dict[str, TaskSpec]:
+        """Every registered pipeline task by name, gathered from each plugin separately."""
+        if self._tasks is None:
+            self.specs()  # a plugin that fails there is left out here too
+            self._tasks, self._task_aliases = self._collect("mmenc_tasks", TaskSpec, "task")
+        return self._tasks
+
+    def _collect(
+        self, hook: str, kind: type[EncoderSpec | TaskSpec], what: str
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        """One hook's records from every plugin by name, and each name and alias's owner."""
+        per_plugin: dict[str, list[Any]] = {}
+        for impl in getattr(self.pm.hook, hook).get_hookimpls():
             try:
-                per_plugin[impl.plugin_name] = _checked_specs(impl.function(), impl.plugin_name)
+                per_plugin[impl.plugin_name] = _checked(impl.function(), kind, impl.plugin_name)
             except Exception as exc:
-                self._disable(impl.plugin_name, f"mmenc_encoders failed: {_describe(exc)}")
-        specs: dict[str, EncoderSpec] = {}
+                self._disable(impl.plugin_name, f"{hook} failed: {_describe(exc)}")
+        records: dict[str, Any] = {}
         owner: dict[str, str] = {}  # name or alias -> plugin
         aliases: dict[str, str] = {}
-        for plugin_name, records in per_plugin.items():
-            for spec in records:
-                for key in (spec.name, *spec.aliases):
-                    key = key.lower()
+        for plugin_name, plugin_records in per_plugin.items():
+            for item in plugin_records:
+                for key in map(str.lower, (item.name, *item.aliases)):
                     if key in owner:
                         raise PluginConflictError(
-                            f"encoder name {key!r} is registered twice: by plugin "
+                            f"{what} name {key!r} is registered twice: by plugin "
                             f"{self._who(owner[key])} and by plugin {self._who(plugin_name)}. "
                             "Uninstall or disable one of them (MMENC_DISABLE_PLUGINS=name)."
                         )
                     owner[key] = plugin_name
-                    aliases[key] = spec.name
-                specs[spec.name] = spec
-        return specs, aliases
+                    aliases[key] = item.name
+                records[item.name] = item
+        return records, aliases
 
     def _who(self, plugin_name: str) -> str:
         info = self.plugins.get(plugin_name)
@@ -169,6 +180,16 @@ class PluginHost:
     def known_names(self) -> list[str]:
         self.specs()
         return sorted(self._aliases)
+
+    def lookup_task(self, name: str) -> TaskSpec | None:
+        """A task name or alias (case-insensitive), or None."""
+        tasks = self.tasks()
+        canonical = self._task_aliases.get(name.lower())
+        return tasks[canonical] if canonical else None
+
+    def known_tasks(self) -> list[str]:
+        self.tasks()
+        return sorted(self._task_aliases)
 
     def resolve(self, name: str) -> EncoderSpec | None:
         """Ask each plugin's ``mmenc_resolve`` in turn; the first spec wins."""
@@ -193,21 +214,20 @@ class PluginHost:
         return None
 
 
-def _checked_specs(records: Any, plugin_name: str) -> list[EncoderSpec]:
-    specs = []
+def _checked(records: Any, kind: type[EncoderSpec | TaskSpec], plugin_name: str) -> list[Any]:
+    checked = []
     if not isinstance(records, Iterable):
-        raise PluginLoadError(
-            f"returned {records!r}; mmenc_encoders must yield EncoderSpec records"
-        )
+        raise PluginLoadError(f"returned {records!r}; the hook must yield {kind.__name__} records")
     for record in records:
-        if not isinstance(record, EncoderSpec):
-            raise PluginLoadError(f"yielded {record!r}, which is not an EncoderSpec")
-        if not REGISTRY_NAME.match(record.name):
+        if not isinstance(record, kind):
+            article = "an" if kind.__name__[0] in "AEIOU" else "a"
+            raise PluginLoadError(f"yielded {record!r}, which is not {article} {kind.__name__}")
+        if kind is EncoderSpec and not REGISTRY_NAME.match(record.name):
             raise PluginLoadError(
                 f"registry name {record.name!r} must be lower-case letters, digits, '.', '_', '-'"
             )
-        specs.append(replace(record, plugin=plugin_name))
-    return specs
+        checked.append(replace(record, plugin=plugin_name))
+    return checked
 
 
 def _env_names(variable: str) -> set[str] | None:
@@ -251,5 +271,5 @@ def register_plugin(plugin: Any, name: str | None = None) -> PluginInfo:
 def list_plugins() -> list[PluginInfo]:
     """Each plugin the host knows: loaded, failed (with its error) or disabled."""
     host = get_host()
-    host.specs()  # calling the hooks may mark more plugins failed
+    host.tasks()  # calling the hooks may mark more plugins failed
     return sorted(host.plugins.values(), key=lambda p: p.name)

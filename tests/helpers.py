@@ -1,7 +1,8 @@
-"""Helpers shared by tests: fake installed distributions with real entry-point metadata."""
+"""Helpers shared by tests: fake installed distributions, a pre-filled Hugging Face cache."""
 
 from __future__ import annotations
 
+import shutil
 import textwrap
 from pathlib import Path
 
@@ -21,3 +22,17 @@ def install_fake_distribution(
     (info / "entry_points.txt").write_text(f"[mmenc]\n{lines}\n")
     for module, source in modules.items():
         (site / f"{module}.py").write_text(textwrap.dedent(source))
+
+
+def install_in_hf_cache(folder: Path, repo: str, revision: str = "0" * 40) -> Path:
+    """Copy a model folder into this session's HF cache as ``repo`` at ``revision``, the layout
+    ``from_pretrained(repo, revision=...)`` reads with HF_HUB_OFFLINE=1 (refs/main points to it).
+    """
+    from huggingface_hub.constants import HF_HUB_CACHE
+
+    root = Path(HF_HUB_CACHE) / f"models--{repo.replace('/', '--')}"
+    snapshot = root / "snapshots" / revision
+    shutil.copytree(folder, snapshot, dirs_exist_ok=True)
+    (root / "refs").mkdir(parents=True, exist_ok=True)
+    (root / "refs" / "main").write_text(revision)
+    return snapshot

@@ -70,3 +70,32 @@ def test_template_plugin_can_be_disabled(installed):
     code = "import json, mmenc; print(json.dumps(mmenc.list_encoders('hash-*')))"
     env_code = "import os; os.environ['MMENC_DISABLE_PLUGINS'] = 'hashtext'\n" + code
     assert _run(installed, env_code) == []
+
+
+def test_template_plugin_adds_a_task(installed, tmp_path):
+    result = _run(
+        installed,
+        (
+            "import json, mmenc\n"
+            "task = {t.name: t for t in mmenc.list_tasks()}['sentence-similarity']\n"
+            "pipe = mmenc.pipeline('sentence-similarity', 'hash:64', device='cpu')\n"
+            "item = {'source_sentence': 'red apple pie',\n"
+            "        'sentences': ['blue car', 'apple pie red']}\n"
+            "ranked = pipe(item)\n"
+            "top = pipe([item, item], top_k=1)\n"
+            f"pipe.save_pretrained({str(tmp_path)!r})\n"
+            f"again = mmenc.pipeline(model={str(tmp_path)!r}, device='cpu')(item)\n"
+            "try:\n"
+            "    pipe([item, {'source_sentence': 'x'}])\n"
+            "except mmenc.InvalidInputError as exc:\n"
+            "    bad = exc.problems\n"
+            "print(json.dumps({'plugin': task.plugin, 'default': task.default_model,\n"
+            "  'ranked': ranked, 'top': top, 'again': again, 'bad': bad}))\n"
+        ),
+    )
+    assert result["plugin"] == "hashtext" and result["default"] == "hash-text-256"
+    assert [r["sentence"] for r in result["ranked"]] == ["apple pie red", "blue car"]
+    assert result["ranked"][0]["score"] == pytest.approx(1.0)
+    assert result["top"] == [result["ranked"][:1]] * 2
+    assert result["again"] == result["ranked"]
+    assert result["bad"] == [[1, "expected a dict with 'source_sentence' and 'sentences'"]]

@@ -42,7 +42,12 @@ def _load(ref: str | Callable[[], str], **kwargs: Any) -> Any:
 
 def _spec(name: str, ref: str | Callable[[], str], **fields: Any) -> EncoderSpec:
     return EncoderSpec(
-        name=name, family=FAMILY, modalities={"text"}, factory=partial(_load, ref), **fields
+        name=name,
+        family=FAMILY,
+        modalities={"text"},
+        factory=partial(_load, ref),
+        checkpoint=ref,
+        **fields,
     )
 
 

@@ -70,6 +70,7 @@ def _spec(name: str, ref: str | Callable[[], str], task: str, **fields: Any) -> 
         family=FAMILY,
         modalities=MODALITIES[task],
         factory=partial(_load, ref, task),
+        checkpoint=ref,
         **fields,
     )
 

@@ -59,7 +59,12 @@ def _load_open_clip(
 
 def _hf_spec(name: str, ref: str | Callable[[], str], **fields: Any) -> EncoderSpec:
     return EncoderSpec(
-        name=name, family=FAMILY, modalities=MODALITIES, factory=partial(_load_hf, ref), **fields
+        name=name,
+        family=FAMILY,
+        modalities=MODALITIES,
+        factory=partial(_load_hf, ref),
+        checkpoint=ref,
+        **fields,
     )
 
 

@@ -42,6 +42,7 @@ def _spec(name: str, ref: str | Callable[[], str], **fields: Any) -> EncoderSpec
         family=FAMILY,
         modalities=frozenset({"text"}),
         factory=partial(_load, ref),
+        checkpoint=ref,
         **fields,
     )
 

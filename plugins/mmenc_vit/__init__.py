@@ -61,6 +61,7 @@ def _hf_spec(name: str, ref: Ref, **fields: Any) -> EncoderSpec:
         family=FAMILY,
         modalities=IMAGE,
         factory=partial(_load_hf, ref),
+        checkpoint=ref,
         **fields,
     )
 

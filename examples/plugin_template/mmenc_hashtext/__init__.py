@@ -1,7 +1,8 @@
-"""A complete third-party mmenc plugin: registers encoders, resolves a name scheme.
+"""A complete third-party mmenc plugin: registers encoders, resolves a name scheme, adds a task.
 
 This module is imported when mmenc builds its registry, so it imports only mmenc and the
-standard library; the torch code lives in ``_encoder`` and is imported by the factory.
+standard library; the torch code lives in ``_encoder`` and ``_similarity``, imported by the
+factories.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from functools import partial
 from typing import Any
 
 import mmenc
+from mmenc.tasks import pipeline_factory
 
 
 def _load(dim: int, **kwargs: Any) -> Any:
@@ -45,3 +47,14 @@ def mmenc_resolve(name: str) -> mmenc.EncoderSpec | None:
     if not dim.isdigit() or int(dim) < 1:
         raise mmenc.UnknownEncoderError(name, ["hash:256", "hash:1024"])
     return _spec(name, int(dim))
+
+
+@mmenc.hookimpl
+def mmenc_tasks() -> Iterator[mmenc.TaskSpec]:
+    """Tasks that `mmenc tasks` shows and `mmenc.pipeline` builds."""
+    yield mmenc.TaskSpec(
+        name="sentence-similarity",
+        factory=pipeline_factory("mmenc_hashtext._similarity:SentenceSimilarityPipeline"),
+        default_model="hash-text-256",
+        description="ranks sentences by similarity to a source sentence",
+    )
