@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 
@@ -56,3 +58,17 @@ def check_fast(device: torch.device, dtype: torch.dtype) -> None:
 
 def cpu_has_native_bf16() -> bool:
     return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+@contextmanager
+def seeded(seed: int | None, device: torch.device) -> Iterator[None]:
+    """Random draws from ``seed`` inside the block (None: the global random state, as it is),
+    restoring the caller's state afterwards, on the CPU and every device of ``device``'s kind."""
+    if seed is None:
+        yield
+        return
+    kind = device.type
+    devices = [] if kind == "cpu" else range(torch.get_device_module(kind).device_count())
+    with torch.random.fork_rng(devices=devices, device_type=None if kind == "cpu" else kind):
+        torch.manual_seed(seed)
+        yield

@@ -113,7 +113,7 @@ def test_pipeline_needs_a_task_unless_the_folder_is_a_saved_pipeline(tmp_path):
 def test_a_plugin_task_is_built_with_its_default_and_logged(shout, caplog):
     with caplog.at_level(logging.WARNING, logger="mmenc"):
         pipe = mmenc.pipeline("yell", device="cpu")
-    assert "using its default loud-model (revision abc1234)" in caplog.text
+    assert "using its default loud-model at revision abc1234." in caplog.text
     built = ShoutPipeline.built[-1]
     assert built["model"] == "loud-model" and built["revision"] == "abc1234"
     assert built["task"] == "shout" and built["device"] == torch.device("cpu")
@@ -253,7 +253,9 @@ def test_cli_lists_tasks_and_runs_one(shout, capsys):
     assert "shout" in listing and "loud-model" in listing and "sentiment-analysis" in listing
     assert main(["run", "yell", "hello", "world", "-o", "suffix=?", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == ["HELLO?", "WORLD?"]
-    assert main(["run", "shout", "hi", "--model", "m"]) == 0
+    assert main(["run", "shout", "--model", "m", "hi"]) == 0
     assert capsys.readouterr().out.splitlines() == ["hi", '  "HI!"']
+    with pytest.raises(SystemExit):
+        main(["run", "shout", "hi", "--colour", "red"])
     assert main(["run", "shot", "hi"]) == 2
     assert "Did you mean: shout" in capsys.readouterr().err

@@ -106,11 +106,9 @@ def pipeline(
         model, revision = spec.default_model, revision or spec.default_revision
         if model is None:
             raise ValueError(f"task {spec.name!r} has no default model; pass model=...")
+        pinned = f" at revision {revision}" if revision else ""
         logger.warning(
-            "No model was given for task %r; using its default %s (revision %s).",
-            spec.name,
-            model,
-            revision or "latest",
+            "No model was given for task %r; using its default %s%s.", spec.name, model, pinned
         )
     return _build(spec, model, tokenizer, device, dtype, batch_size, revision, options)
 

@@ -111,18 +111,17 @@ class Pipeline:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         saved = {k: v for k, v in self.options.items() if v != self.defaults.get(k)}
-        record: dict[str, Any] = {"task": self.task, "options": saved}
-        if hasattr(self.model, "save_pretrained"):
-            self.model.save_pretrained(folder)
-            if self.preprocessor is not None:
-                self.preprocessor.save_pretrained(folder)
-        elif self.model_reference is not None:
+        record: dict[str, Any] = {"task": self.task}
+        load_options = self._save_model(folder)
+        if load_options is None:  # nothing to write: the folder names the model instead
+            if self.model_reference is None:
+                raise ValueError(
+                    f"this {self.task} pipeline cannot be saved: its model has no "
+                    "save_pretrained and was not loaded by name; build it with a registry name, "
+                    "hub id or folder"
+                )
             record["model"] = self.model_reference
-        else:
-            raise ValueError(
-                f"this {self.task} pipeline cannot be saved: its model has no save_pretrained and "
-                "was not loaded by name; build it with a registry name, hub id or folder"
-            )
+        record["options"] = {**saved, **(load_options or {})}
         try:
             text = json.dumps(record, indent=2)
         except TypeError as exc:
@@ -131,3 +130,14 @@ class Pipeline:
             ) from exc
         (folder / PIPELINE_FILE).write_text(text, encoding="utf-8")
         return folder
+
+    def _save_model(self, folder: Path) -> dict[str, Any] | None:
+        """Write the model and its pre-processor into ``folder``; return the load options needed
+        to open them again (``{}`` for a transformers folder), or None when the model has nothing
+        to write and is recorded by ``model_reference``."""
+        if not hasattr(self.model, "save_pretrained"):
+            return None
+        self.model.save_pretrained(folder)
+        if self.preprocessor is not None:
+            self.preprocessor.save_pretrained(folder)
+        return {}
