@@ -8,7 +8,7 @@ import platform
 
 import torch
 
-from benchmarks import images, startup, text
+from benchmarks import images, nli, startup, text
 from benchmarks.common import markdown
 
 
@@ -17,6 +17,9 @@ def main() -> None:
     parser.add_argument("--texts", type=int, default=2000, help="sentences in the text rows")
     parser.add_argument("--repeats", type=int, default=3, help="alternating timed runs per row")
     parser.add_argument("--images", type=int, default=64, help="JPEG files in the image row")
+    parser.add_argument(
+        "--nli-texts", type=int, default=64, help="texts in the zero-shot NLI row (0 skips it)"
+    )
     parser.add_argument(
         "--dtypes", default="float32,bfloat16", help="comma-separated mmenc dtypes for text rows"
     )
@@ -34,6 +37,8 @@ def main() -> None:
     )
     rows = text.run(args.texts, args.repeats, tuple(args.dtypes.split(",")))
     rows += images.run(args.images, args.repeats)
+    if args.nli_texts:
+        rows += nli.run(args.nli_texts, args.repeats)
     print(markdown(rows))
     print("\n| start-up | median seconds | target |\n|---|---|---|")
     for label, seconds in startup.run():
