@@ -104,9 +104,13 @@ def _from_pretrained(
     else:
         check_head(config, task, heads, ref)
     auto = getattr(transformers, model_class)
+    # Reading a GGUF file's metadata takes seconds to minutes: hand the config over, read once.
+    parsed = {"config": config} if gguf else {}
     try:
         with hub_errors(ref):
-            return auto.from_pretrained(ref, revision=revision, dtype=dtype, **model_kwargs)
+            return auto.from_pretrained(
+                ref, revision=revision, dtype=dtype, **parsed, **model_kwargs
+            )
     except ValueError as exc:
         if "Unrecognized configuration class" not in str(exc):
             raise
