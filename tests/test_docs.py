@@ -34,3 +34,16 @@ def test_hook_is_implemented_in_a_test(hook):
 def test_hook_docstrings_have_an_example():
     for hook in HOOKS:
         assert "Example::" in (getattr(hookspecs, hook).__doc__ or ""), hook
+
+
+def test_every_task_default_is_in_the_pipelines_guide():
+    import mmenc
+
+    guide = (ROOT / "docs" / "pipelines.md").read_text()
+    for task in mmenc.list_tasks():
+        if task.plugin in {"text", "image"}:
+            row = f"| `{task.default_model}` | " + (
+                f"`{task.default_revision}` |" if task.default_revision else ""
+            )
+            assert f"`{task.name}" in guide and row in guide, task.name
+            assert f"### {task.name}" in guide, f"{task.name} has no section"
