@@ -52,6 +52,15 @@ def check_text(item: Any) -> str | None:
     return None
 
 
+def check_nonblank_text(item: Any) -> str | None:
+    """``check_text``'s cause, or that the text is blank: for tasks that have nothing to work
+    on in an empty text (classification, summarisation, a label or prompt)."""
+    why = check_text(item)
+    if why is None and not item.strip():
+        return "the text is empty (or only whitespace)"
+    return why
+
+
 def text_problems(items: Sequence[Any]) -> list[tuple[int, str]]:
     """Every item that is not an encodable text, as ``(index, cause)``."""
     return [(i, cause) for i, item in enumerate(items) if (cause := check_text(item))]

@@ -141,3 +141,16 @@ class Pipeline:
         if self.preprocessor is not None:
             self.preprocessor.save_pretrained(folder)
         return {}
+
+
+def is_positive_int(value: Any) -> bool:
+    """Whether an option is an integer >= 1 (True and False are not counts)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def checked_choice(name: str, value: Any, choices: Sequence[str]) -> str:
+    """Option ``name``'s ``value`` in lower case, when it is one of ``choices``."""
+    choice = str(value).lower()
+    if choice not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+    return choice

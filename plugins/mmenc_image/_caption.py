@@ -12,50 +12,26 @@ from typing import Any, ClassVar
 
 import torch
 
-from mmenc.inputs import decode_image
-from mmenc.tasks.hf import load_pretrained
-from mmenc_image._common import ImagePipeline, text_problem
-
-HEADS = ("BlipForConditionalGeneration",)
+from mmenc.inputs import check_nonblank_text, decode_image
+from mmenc.tasks.hf import TransformersPipeline
+from mmenc_image._common import ImagePipeline
 
 
-class ImageToTextPipeline(ImagePipeline):
+class ImageToTextPipeline(ImagePipeline, TransformersPipeline):
+    model_class = "AutoModelForImageTextToText"
+    heads = ("BlipForConditionalGeneration",)
+    preprocessor_class = "AutoProcessor"
+
     defaults: ClassVar[dict[str, Any]] = {
         "prompt": None,
         "max_new_tokens": None,
         "generate_kwargs": None,
     }
 
-    @classmethod
-    def build(
-        cls,
-        model: Any,
-        *,
-        task: str,
-        tokenizer: Any,
-        device: torch.device,
-        dtype: torch.dtype,
-        batch_size: int | None,
-        revision: str | None,
-        **options: Any,
-    ) -> ImageToTextPipeline:
-        net, processor = load_pretrained(
-            model,
-            task=task,
-            model_class="AutoModelForImageTextToText",
-            heads=HEADS,
-            preprocessor=tokenizer,
-            preprocessor_class="AutoProcessor",
-            revision=revision,
-            device=device,
-            dtype=dtype,
-        )
-        return cls(net, processor, task=task, batch_size=batch_size, options=options)
-
     def _checked_options(self, options: dict[str, Any]) -> dict[str, Any]:
         options = super()._checked_options(options)
         prompt = options.get("prompt")
-        if prompt is not None and (why := text_problem(prompt)):
+        if prompt is not None and (why := check_nonblank_text(prompt)):
             raise ValueError(f"prompt must be a non-empty str or None: {why}")
         tokens = options.get("max_new_tokens")
         if tokens is not None and (isinstance(tokens, bool) or not isinstance(tokens, int)):

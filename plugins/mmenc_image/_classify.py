@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -20,127 +21,76 @@ from mmenc.errors import IncompatibleModelError
 from mmenc.hub import hf_reference, hub_errors, model_config
 from mmenc.inputs import decode_image
 from mmenc.plugins import get_host
-from mmenc.tasks.hf import checkpoint_for, load_pretrained
+from mmenc.tasks.base import checked_choice, is_positive_int
+from mmenc.tasks.hf import (
+    FUNCTIONS,
+    TransformersPipeline,
+    apply_function,
+    checkpoint_for,
+    default_function,
+    head_options,
+)
 from mmenc_image._common import ImagePipeline
 
 logger = logging.getLogger("mmenc")
 
 HEADS = ("ForImageClassification", "ForImageClassificationWithTeacher")
-FUNCTIONS = ("softmax", "sigmoid", "none")
 
 
-class ImageClassificationPipeline(ImagePipeline):
+class ImageClassificationPipeline(ImagePipeline, TransformersPipeline):
     """A transformers ``AutoModelForImageClassification`` with its image processor; ``build``
     returns a ``TimmClassificationPipeline`` for timm models.
 
     ``function_to_apply`` None (or "default") picks what transformers picks: sigmoid for
     multi-label or single-output models, nothing for regression, softmax otherwise.
+    ``num_labels`` / ``id2label`` put a new, untrained head on the model's body.
     """
+
+    model_class = "AutoModelForImageClassification"
+    heads = HEADS
+    preprocessor_class = "AutoImageProcessor"
+    new_head_allowed = True
 
     defaults: ClassVar[dict[str, Any]] = {"top_k": 5, "function_to_apply": None}
 
-    def __init__(
-        self,
-        model: Any,
-        preprocessor: Any,
-        *,
-        labels: list[str],
-        default_function: str,
-        task: str,
-        batch_size: int | None = None,
-        options: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(model, preprocessor, task=task, batch_size=batch_size, options=options)
-        self.labels = labels
-        self.default_function = default_function
-
     @classmethod
-    def build(
-        cls,
-        model: Any,
-        *,
-        task: str,
-        tokenizer: Any,
-        device: torch.device,
-        dtype: torch.dtype,
-        batch_size: int | None,
-        revision: str | None,
-        num_labels: int | None = None,
-        id2label: Mapping[Any, str] | list[str] | None = None,
-        **options: Any,
-    ) -> ImageClassificationPipeline:
-        """``num_labels`` / ``id2label`` put a new, untrained head on the model's body."""
-        labels = _new_head_labels(num_labels, id2label)
-        if labels is not None and not isinstance(model, (str, Path)):
-            raise ValueError(
-                f"{task}: num_labels / id2label give a new head to a model loaded by name or "
-                "folder; a model object keeps its own head"
-            )
-        timm = _timm_checkpoint(model, task)
-        if timm is not None:
-            return TimmClassificationPipeline.open(
-                *timm, task=task, device=device, dtype=dtype, labels=labels,
-                batch_size=batch_size, options=options,
-            )  # fmt: skip
-        extra: dict[str, Any] = {}
-        if labels is not None:
-            extra = {
-                "num_labels": len(labels),
-                "id2label": dict(enumerate(labels)),
-                "label2id": {label: i for i, label in enumerate(labels)},
-                "ignore_mismatched_sizes": True,  # a classification checkpoint's head is replaced
-            }
-        net, processor = load_pretrained(
-            model,
-            task=task,
-            model_class="AutoModelForImageClassification",
-            heads=HEADS,
-            preprocessor=tokenizer,
-            preprocessor_class="AutoImageProcessor",
-            revision=revision,
-            device=device,
-            dtype=dtype,
-            new_head=labels is not None,
-            **extra,
-        )
-        config = net.config
-        return cls(
-            net,
-            processor,
-            labels=label_list(config.id2label, config.num_labels),
-            default_function=_transformers_default_function(config),
-            task=task,
-            batch_size=batch_size,
-            options=options,
-        )
+    def build(cls, model: Any, **kwargs: Any) -> ImageClassificationPipeline:
+        """A timm model gets a ``TimmClassificationPipeline``, any other the generic build."""
+        timm = _timm_checkpoint(model, kwargs["task"])
+        if timm is None:
+            return super().build(model, **kwargs)
+        return TimmClassificationPipeline.open(*timm, **kwargs)
+
+    @cached_property
+    def labels(self) -> list[str]:
+        return label_list(self.model.config.id2label, self.model.config.num_labels)
+
+    @cached_property
+    def default_function(self) -> str:
+        return default_function(self.model.config)
 
     # -- calling --------------------------------------------------------------------------
     def _checked_options(self, options: dict[str, Any]) -> dict[str, Any]:
         options = super()._checked_options(options)
         top_k = options.get("top_k")
-        if top_k is not None and (
-            isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1
-        ):
+        if top_k is not None and not is_positive_int(top_k):
             raise ValueError(
                 f"top_k must be a positive integer or None (all labels), not {top_k!r}"
             )
         function = options.get("function_to_apply")
-        if function is not None and str(function).lower() not in (*FUNCTIONS, "default"):
-            raise ValueError(
-                f"function_to_apply must be one of {', '.join(FUNCTIONS)} or 'default', "
-                f"not {function!r}"
-            )
+        if function is not None:
+            options["function_to_apply"] = checked_choice("function_to_apply", function, FUNCTIONS)
         return options
 
     def _run(self, items: list[Any], options: dict[str, Any]) -> list[Any]:
-        function = str(options["function_to_apply"] or "default").lower()
+        function = options["function_to_apply"] or "default"
         function = self.default_function if function == "default" else function
         top_k = options["top_k"]
         results = []
         with torch.inference_mode():
             for batch in self.batches(items):
                 logits = self._logits([decode_image(item) for item in batch]).float().cpu()
-                results += [self._ranked(_apply(function, row), top_k) for row in logits]
+                results += [self._ranked(apply_function(function, row), top_k) for row in logits]
         return results
 
     def _logits(self, images: list[Any]) -> torch.Tensor:
@@ -163,14 +113,20 @@ class TimmClassificationPipeline(ImageClassificationPipeline):
         config: dict[str, Any],
         *,
         task: str,
+        tokenizer: Any = None,
         device: torch.device,
         dtype: torch.dtype,
-        labels: list[str] | None,
-        batch_size: int | None,
-        options: dict[str, Any],
+        batch_size: int | None = None,
+        revision: str | None = None,
+        num_labels: int | None = None,
+        id2label: Any = None,
+        **options: Any,
     ) -> TimmClassificationPipeline:
         """``source`` is what ``timm.create_model`` takes, or a timm model object; ``config``
-        the checkpoint's config.json, when it has one."""
+        the checkpoint's config.json, when it has one. The other arguments are ``build``'s;
+        timm brings its own transform, so ``tokenizer`` is not used, nor is ``revision``."""
+        head = head_options(source, task, num_labels, id2label)
+        labels = list(head["id2label"].values()) if head else None
         net = source if isinstance(source, torch.nn.Module) else _create_timm(source, labels, task)
         if not net.num_classes:
             raise IncompatibleModelError(
@@ -182,12 +138,18 @@ class TimmClassificationPipeline(ImageClassificationPipeline):
         return cls(
             TimmClassifier(net.to(device=device, dtype=dtype).eval(), labels),
             None,
-            labels=labels,
-            default_function="sigmoid" if net.num_classes == 1 else "softmax",
             task=task,
             batch_size=batch_size,
             options=options,
         )
+
+    @cached_property
+    def labels(self) -> list[str]:
+        return self.model.labels
+
+    @cached_property
+    def default_function(self) -> str:
+        return "sigmoid" if self.model.net.num_classes == 1 else "softmax"
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} task={self.task!r} model={_timm_name(self.model.net)!r}>"
@@ -299,7 +261,7 @@ def _timm_name(net: Any) -> str:
     return str(cfg.get("hf_hub_id") or cfg.get("file") or cfg.get("architecture") or "timm model")
 
 
-# -- labels and scores ------------------------------------------------------------------------
+# -- labels ------------------------------------------------------------------------------------
 def label_list(id2label: Mapping[Any, str] | list[str] | tuple[str, ...], n: int) -> list[str]:
     """Labels 0..n-1 from a list or an id → label mapping (keys may be JSON strings);
     missing ids are named ``LABEL_i`` as transformers names them."""
@@ -309,52 +271,3 @@ def label_list(id2label: Mapping[Any, str] | list[str] | tuple[str, ...], n: int
         else {int(k): v for k, v in id2label.items()}
     )
     return [str(by_id.get(i, f"LABEL_{i}")) for i in range(n)]
-
-
-def _new_head_labels(
-    num_labels: int | None, id2label: Mapping[Any, str] | list[str] | None
-) -> list[str] | None:
-    """The labels of a new head asked for with ``num_labels`` and/or ``id2label``, else None."""
-    if num_labels is None and id2label is None:
-        return None
-    if num_labels is not None and (
-        isinstance(num_labels, bool) or not isinstance(num_labels, int) or num_labels < 1
-    ):
-        raise ValueError(f"num_labels must be a positive integer, not {num_labels!r}")
-    if id2label is None:
-        assert num_labels is not None
-        return label_list({}, num_labels)
-    if not isinstance(id2label, (Mapping, list, tuple)) or not id2label:
-        raise ValueError(
-            f"id2label must be a non-empty dict {{id: label}} or list, not {id2label!r}"
-        )
-    count = len(id2label)
-    if isinstance(id2label, Mapping) and sorted(map(_as_id, id2label)) != list(range(count)):
-        raise ValueError(f"id2label ids must be 0..{count - 1}, got {sorted(id2label)}")
-    if num_labels is not None and num_labels != count:
-        raise ValueError(f"num_labels={num_labels} but id2label has {count} labels")
-    return label_list(id2label, count)
-
-
-def _as_id(key: Any) -> int:
-    try:
-        return int(key)
-    except (TypeError, ValueError):
-        raise ValueError(f"id2label keys must be label ids 0, 1, ..., not {key!r}") from None
-
-
-def _transformers_default_function(config: Any) -> str:
-    """What transformers' image-classification pipeline applies when told nothing."""
-    if config.problem_type == "regression":
-        return "none"
-    if config.problem_type == "multi_label_classification" or config.num_labels == 1:
-        return "sigmoid"
-    return "softmax"
-
-
-def _apply(function: str, logits: torch.Tensor) -> torch.Tensor:
-    if function == "softmax":
-        return logits.softmax(dim=-1)
-    if function == "sigmoid":
-        return logits.sigmoid()
-    return logits

@@ -19,7 +19,7 @@ import mmenc
 from mmenc.encoder import Encoder
 from mmenc.errors import IncompatibleModelError
 from mmenc.hub import cached_revision
-from mmenc.inputs import IMAGE_TYPES, check_text, decode_image
+from mmenc.inputs import IMAGE_TYPES, decode_image
 from mmenc.tasks.base import Pipeline
 from mmenc.tasks.hf import checkpoint_for
 
@@ -31,14 +31,6 @@ def image_problem(item: Any) -> str | None:
     except ValueError as exc:
         return str(exc)
     return None
-
-
-def text_problem(item: Any) -> str | None:
-    """Why ``item`` is not a usable text: not a str, bad Unicode, or blank."""
-    why = check_text(item)
-    if why is None and not item.strip():
-        return "the text is empty"
-    return why
 
 
 class ImagePipeline(Pipeline):

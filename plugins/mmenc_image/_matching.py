@@ -16,7 +16,8 @@ from typing import Any, ClassVar
 
 import torch
 
-from mmenc_image._common import EncoderPipeline, image_problem, text_problem
+from mmenc.inputs import check_nonblank_text
+from mmenc_image._common import EncoderPipeline, image_problem
 
 METHODS = ("auto", "itm", "cosine")
 
@@ -67,7 +68,7 @@ class ImageTextMatchingPipeline(EncoderPipeline):
         if isinstance(pair, str):
             return pair
         image, text = pair
-        return image_problem(image) or text_problem(text)
+        return image_problem(image) or check_nonblank_text(text)
 
     def _run(self, items: list[Any], options: dict[str, Any]) -> list[Any]:
         images, texts = zip(*map(_pair, items), strict=True)

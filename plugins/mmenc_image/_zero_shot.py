@@ -16,7 +16,8 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 
-from mmenc_image._common import EncoderPipeline, text_problem
+from mmenc.inputs import check_nonblank_text
+from mmenc_image._common import EncoderPipeline
 
 DEFAULT_TEMPLATE = "This is a photo of {}."
 DEFAULT_LOGIT_SCALE = 100.0
@@ -90,7 +91,9 @@ def _labels(value: Any) -> list[str]:
         value = [part.strip() for part in value.split(",")]
     if not isinstance(value, Sequence) or not value:
         raise ValueError(f"candidate_labels must be a non-empty list of labels, not {value!r}")
-    problems = [f"{i}: {why}" for i, label in enumerate(value) if (why := text_problem(label))]
+    problems = [
+        f"{i}: {why}" for i, label in enumerate(value) if (why := check_nonblank_text(label))
+    ]
     if problems:
         raise ValueError(f"candidate_labels has bad labels (index: cause): {'; '.join(problems)}")
     return list(value)

@@ -10,23 +10,21 @@ does; it defaults to a sentence-transformers folder's ``max_seq_length``, else t
 
 from __future__ import annotations
 
-from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 
-from mmenc.inputs import text_token_limit
 from mmenc.pooling import POOLINGS, pool
-from mmenc.tasks.base import Pipeline
-from mmenc.tasks.hf import checkpoint_for, load_pretrained
-
-ANY_HEAD = ("",)  # every checkpoint has a base model whose states can be read
+from mmenc.tasks.hf import TransformersPipeline, checkpoint_for
 
 
-class FeatureExtractionPipeline(Pipeline):
+class FeatureExtractionPipeline(TransformersPipeline):
     """Reads hidden states of a text model (``AutoModel``); see the module docstring."""
+
+    model_class = "AutoModel"
+    heads = ("",)  # every checkpoint has a base model whose states can be read
 
     defaults: ClassVar[dict[str, Any]] = {
         "pool": False,
@@ -36,40 +34,16 @@ class FeatureExtractionPipeline(Pipeline):
     }
 
     @classmethod
-    def build(
-        cls,
-        model: Any,
-        *,
-        task: str,
-        tokenizer: Any,
-        device: torch.device,
-        dtype: torch.dtype,
-        batch_size: int | None,
-        revision: str | None,
-        **options: Any,
-    ) -> FeatureExtractionPipeline:
-        loaded, tokenizer = load_pretrained(
-            model,
-            task=task,
-            model_class="AutoModel",
-            heads=ANY_HEAD,
-            preprocessor=tokenizer,
-            revision=revision,
-            device=device,
-            dtype=dtype,
-        )
-        if options.get("max_length") is None and isinstance(model, (str, Path)):
+    def build(cls, model: Any, **kwargs: Any) -> FeatureExtractionPipeline:
+        """``max_length`` defaults to what ``encode_text`` truncates to (a sentence-transformers
+        folder's ``max_seq_length``), so that pooled embeddings equal it."""
+        pipeline = super().build(model, **kwargs)
+        if pipeline.options["max_length"] is None and isinstance(model, (str, Path)):
             from mmenc_bert._encoder import SentenceTransformersConfig
 
-            # What encode_text truncates to, so that pooled embeddings equal it.
-            options["max_length"] = SentenceTransformersConfig.read(
-                checkpoint_for(model)
-            ).max_length
-        return cls(loaded, tokenizer, task=task, batch_size=batch_size, options=options)
-
-    @cached_property
-    def max_tokens(self) -> int:
-        return text_token_limit(self.tokenizer, self.model.config)
+            length = SentenceTransformersConfig.read(checkpoint_for(model)).max_length
+            pipeline.options.update(pipeline._checked_options({"max_length": length}))
+        return pipeline
 
     def _checked_options(self, options: dict[str, Any]) -> dict[str, Any]:
         options = super()._checked_options(options)

@@ -8,15 +8,14 @@ rather than cut. Several masks are predicted independently, each with the others
 from __future__ import annotations
 
 import logging
-from functools import cached_property
 from typing import Any, ClassVar
 
 import torch
 
 from mmenc.errors import IncompatibleModelError
-from mmenc.inputs import check_text, text_token_limit
-from mmenc.tasks.base import Pipeline
-from mmenc.tasks.hf import load_pretrained
+from mmenc.inputs import check_text
+from mmenc.tasks.base import is_positive_int
+from mmenc.tasks.hf import TransformersPipeline
 
 logger = logging.getLogger("mmenc")
 
@@ -24,50 +23,28 @@ logger = logging.getLogger("mmenc")
 HEADS = ("ForMaskedLM", "BertForPreTraining")
 
 
-class FillMaskPipeline(Pipeline):
+class FillMaskPipeline(TransformersPipeline):
     """Predicts masked tokens; see the module docstring."""
+
+    model_class = "AutoModelForMaskedLM"
+    heads = HEADS
 
     defaults: ClassVar[dict[str, Any]] = {"top_k": 5, "targets": None, "max_masks": 5}
 
     @classmethod
-    def build(
-        cls,
-        model: Any,
-        *,
-        task: str,
-        tokenizer: Any,
-        device: torch.device,
-        dtype: torch.dtype,
-        batch_size: int | None,
-        revision: str | None,
-        **options: Any,
-    ) -> FillMaskPipeline:
-        loaded, tokenizer = load_pretrained(
-            model,
-            task=task,
-            model_class="AutoModelForMaskedLM",
-            heads=HEADS,
-            preprocessor=tokenizer,
-            revision=revision,
-            device=device,
-            dtype=dtype,
-        )
-        if tokenizer.mask_token_id is None:
+    def _check_loaded(cls, model: Any, preprocessor: Any, task: str) -> None:
+        super()._check_loaded(model, preprocessor, task)
+        if preprocessor.mask_token_id is None:
             raise IncompatibleModelError(
-                f"{task} cannot use {loaded.config.name_or_path!r}: its tokenizer has no mask "
+                f"{task} cannot use {model.config.name_or_path!r}: its tokenizer has no mask "
                 "token. Pick a masked language model (BERT, RoBERTa, ...)."
             )
-        return cls(loaded, tokenizer, task=task, batch_size=batch_size, options=options)
-
-    @cached_property
-    def max_tokens(self) -> int:
-        return text_token_limit(self.tokenizer, self.model.config)
 
     def _checked_options(self, options: dict[str, Any]) -> dict[str, Any]:
         options = super()._checked_options(options)
         for key in ("top_k", "max_masks"):
             value = options.get(key, 1)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if not is_positive_int(value):
                 raise ValueError(f"{key} must be a positive integer, not {value!r}")
         targets = options.get("targets")
         if targets is not None and (

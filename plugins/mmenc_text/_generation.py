@@ -26,11 +26,10 @@ import torch
 
 from mmenc.errors import WeightsUnavailableError
 from mmenc.hub import fetch_file
-from mmenc.inputs import check_text, text_token_limit
+from mmenc.inputs import check_text
 from mmenc.runtime import seeded
 from mmenc.tasks import PIPELINE_FILE
-from mmenc.tasks.base import Pipeline
-from mmenc.tasks.hf import load_pretrained
+from mmenc.tasks.hf import TransformersPipeline
 from mmenc.tiny import cache_root
 
 HEADS = ("ForCausalLM", "LMHeadModel")
@@ -64,9 +63,14 @@ VALID: dict[str, tuple[Callable[[Any], bool], str]] = {
 NOT_NONE = {"num_return_sequences", "return_full_text"}
 
 
-class TextGenerationPipeline(Pipeline):
+class TextGenerationPipeline(TransformersPipeline):
     """``generator(prompt)`` → ``[{'generated_text': ...}]`` (``num_return_sequences`` dicts);
     a list of prompts gives a list of such lists, in input order."""
+
+    model_class = "AutoModelForCausalLM"
+    heads = HEADS
+    load_options = ("gguf_file",)
+    unstated_limit = sys.maxsize
 
     defaults: ClassVar[dict[str, Any]] = {
         "max_new_tokens": None,
@@ -85,37 +89,20 @@ class TextGenerationPipeline(Pipeline):
         model: Any,
         *,
         task: str,
-        tokenizer: Any,
-        device: torch.device,
-        dtype: torch.dtype,
-        batch_size: int | None,
-        revision: str | None,
+        tokenizer: Any = None,
         gguf_file: str | None = None,
-        **options: Any,
+        **kwargs: Any,
     ) -> TextGenerationPipeline:
+        """``model`` may also name a GGUF file (see ``gguf_source``)."""
         model, gguf_file = gguf_source(model, gguf_file)
-        gguf: dict[str, Any] = {}
         if gguf_file is not None:
             _require_gguf_readers(task)
-            gguf["gguf_file"] = gguf_file
             if tokenizer is None:
                 tokenizer = _saved_tokenizer(model)
-        net, tokenizer = load_pretrained(
-            model,
-            task=task,
-            model_class="AutoModelForCausalLM",
-            heads=HEADS,
-            preprocessor=tokenizer,
-            revision=revision,
-            device=device,
-            dtype=dtype,
-            **gguf,
-        )
-        return cls(net, tokenizer, task=task, batch_size=batch_size, options=options)
+        return super().build(model, task=task, tokenizer=tokenizer, gguf_file=gguf_file, **kwargs)
 
     def __init__(self, model: Any, tokenizer: Any, **kwargs: Any) -> None:
         super().__init__(model, tokenizer, **kwargs)
-        self.max_tokens = text_token_limit(tokenizer, model.config, default=sys.maxsize)
         config = model.generation_config
         self.bos_id = _first(config.bos_token_id, tokenizer.bos_token_id)
         # GPT-2 has no padding token: pad with the end of text, as generation stops there anyway.

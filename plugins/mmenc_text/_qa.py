@@ -17,9 +17,8 @@ from typing import Any, ClassVar
 
 import torch
 
-from mmenc.inputs import check_text, text_token_limit
-from mmenc.tasks.base import Pipeline
-from mmenc.tasks.hf import load_pretrained
+from mmenc.inputs import check_text
+from mmenc.tasks.hf import TransformersPipeline
 
 logger = logging.getLogger("mmenc")
 
@@ -29,12 +28,17 @@ CONTEXT = 1  # the context is the second sequence of each (question, context) pa
 LOWEST = {"top_k": 1, "max_answer_len": 1, "max_question_len": 1, "max_seq_len": 1, "doc_stride": 0}
 
 
-class QuestionAnsweringPipeline(Pipeline):
+class QuestionAnsweringPipeline(TransformersPipeline):
     """``qa(question=..., context=...)`` → ``{'score', 'start', 'end', 'answer'}``.
 
     Also takes a ``{'question', 'context'}`` dict, a list of them, or lists for ``question`` /
     ``context`` (a single string on one side is paired with every item of the other).
     """
+
+    model_class = "AutoModelForQuestionAnswering"
+    heads = ("ForQuestionAnswering",)
+    needs_fast_tokenizer = True  # answers are character spans of the context
+    unstated_limit = 384
 
     defaults: ClassVar[dict[str, Any]] = {
         "top_k": 1,
@@ -46,37 +50,9 @@ class QuestionAnsweringPipeline(Pipeline):
         "align_to_words": True,
     }
 
-    @classmethod
-    def build(
-        cls,
-        model: Any,
-        *,
-        task: str,
-        tokenizer: Any,
-        device: torch.device,
-        dtype: torch.dtype,
-        batch_size: int | None,
-        revision: str | None,
-        **options: Any,
-    ) -> QuestionAnsweringPipeline:
-        model, tokenizer = load_pretrained(
-            model,
-            task=task,
-            model_class="AutoModelForQuestionAnswering",
-            heads=("ForQuestionAnswering",),
-            preprocessor=tokenizer,
-            revision=revision,
-            device=device,
-            dtype=dtype,
-        )
-        if not getattr(tokenizer, "is_fast", False):
-            raise ValueError(
-                f"{task} needs a tokenizer that reports character offsets (a tokenizers-backed "
-                f"one); {type(tokenizer).__name__} does not. Pass such a tokenizer=..."
-            )
-        pipeline = cls(model, tokenizer, task=task, batch_size=batch_size, options=options)
-        pipeline._window(pipeline.options)  # refuse impossible window sizes now, not at a call
-        return pipeline
+    def __init__(self, model: Any, tokenizer: Any, **kwargs: Any) -> None:
+        super().__init__(model, tokenizer, **kwargs)
+        self._window(self.options)  # refuse impossible window sizes now, not at a call
 
     def __call__(
         self, *inputs: Any, question: Any = None, context: Any = None, **options: Any
@@ -135,7 +111,7 @@ class QuestionAnsweringPipeline(Pipeline):
 
     def _window(self, options: dict[str, Any]) -> tuple[int, int]:
         """``max_seq_len`` and ``doc_stride``, their defaults filled in from the model's limit."""
-        limit = text_token_limit(self.tokenizer, self.model.config, default=384)
+        limit = self.max_tokens
         max_seq_len = options["max_seq_len"] or min(limit, 384)
         doc_stride = options["doc_stride"]
         if doc_stride is None:

@@ -22,10 +22,9 @@ from typing import Any, ClassVar
 import torch
 
 from mmenc.errors import IncompatibleModelError
-from mmenc.inputs import check_text, text_token_limit
+from mmenc.inputs import check_nonblank_text
 from mmenc.runtime import seeded
-from mmenc.tasks.base import Pipeline
-from mmenc.tasks.hf import load_pretrained
+from mmenc.tasks.hf import TransformersPipeline
 
 # Architecture endings of transformers' text-to-text models (BartForConditionalGeneration,
 # MarianMTModel, EncoderDecoderModel, SeamlessM4TForTextToText, ...).
@@ -64,12 +63,16 @@ LANGUAGE_NAMES = {
 }  # fmt: skip
 
 
-class Seq2SeqPipeline(Pipeline):
+class Seq2SeqPipeline(TransformersPipeline):
     """Text in, generated text out, one ``[{output_key: ...}]`` per input (v4's shape).
 
     A list of texts gives a list of dicts, or a list of lists of dicts when
     ``num_return_sequences`` > 1.
     """
+
+    model_class = "AutoModelForSeq2SeqLM"
+    heads = HEADS
+    unstated_limit = UNSTATED_LIMIT
 
     output_key: ClassVar[str] = "generated_text"
     defaults: ClassVar[dict[str, Any]] = {
@@ -79,38 +82,13 @@ class Seq2SeqPipeline(Pipeline):
     }
 
     @classmethod
-    def build(
-        cls,
-        model: Any,
-        *,
-        task: str,
-        tokenizer: Any,
-        device: torch.device,
-        dtype: torch.dtype,
-        batch_size: int | None,
-        revision: str | None,
-        **options: Any,
-    ) -> Seq2SeqPipeline:
-        model, tokenizer = load_pretrained(
-            model,
-            task=task,
-            model_class="AutoModelForSeq2SeqLM",
-            heads=HEADS,
-            preprocessor=tokenizer,
-            revision=revision,
-            device=device,
-            dtype=dtype,
-        )
+    def _check_loaded(cls, model: Any, preprocessor: Any, task: str) -> None:
+        super()._check_loaded(model, preprocessor, task)
         if not getattr(model.config, "is_encoder_decoder", False):
             raise IncompatibleModelError(
                 f"{task} cannot use {type(model).__name__}: it is not an encoder-decoder model. "
                 f"Pick a text-to-text model (BART, T5, Marian, M2M100, ...) for {task}."
             )
-        return cls(model, tokenizer, task=task, batch_size=batch_size, options=options)
-
-    def __init__(self, model: Any, tokenizer: Any, **kwargs: Any) -> None:
-        super().__init__(model, tokenizer, **kwargs)
-        self.max_tokens = text_token_limit(tokenizer, model.config, default=UNSTATED_LIMIT)
 
     def __call__(self, inputs: Any, **options: Any) -> Any:
         results = super().__call__(inputs, **options)
@@ -119,10 +97,7 @@ class Seq2SeqPipeline(Pipeline):
         return results
 
     def _check(self, item: Any, options: dict[str, Any]) -> str | None:
-        why = check_text(item)
-        if why is None and not item.strip():
-            why = "the text is empty (or only whitespace)"
-        return why
+        return check_nonblank_text(item)
 
     def chunks(self, text: str, **options: Any) -> list[str]:
         """The parts a call with ``options`` splits ``text`` into to fit the model's input

@@ -13,16 +13,12 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
 
-from mmenc.errors import IncompatibleModelError
-from mmenc.inputs import text_token_limit
-from mmenc.tasks.base import Pipeline
-from mmenc.tasks.hf import load_pretrained
-from mmenc_text._classify import head_options
+from mmenc.tasks.base import checked_choice
+from mmenc.tasks.hf import TransformersPipeline
 
 STRATEGIES = ("none", "simple", "first", "average", "max")
 
@@ -39,66 +35,26 @@ class Token:
     probs: torch.Tensor  # (num_labels,), float32
 
 
-class TokenClassificationPipeline(Pipeline):
-    """Labels tokens with a ``...ForTokenClassification`` model; see the module docstring."""
+class TokenClassificationPipeline(TransformersPipeline):
+    """Labels tokens with a ``...ForTokenClassification`` model; see the module docstring.
+
+    ``num_labels`` / ``id2label`` put a new, untrained head on the model's body.
+    """
+
+    model_class = "AutoModelForTokenClassification"
+    heads = ("ForTokenClassification",)
+    new_head_allowed = True
+    needs_fast_tokenizer = True
 
     defaults: ClassVar[dict[str, Any]] = {"aggregation_strategy": "none", "ignore_labels": ["O"]}
-
-    @classmethod
-    def build(
-        cls,
-        model: Any,
-        *,
-        task: str,
-        tokenizer: Any,
-        device: torch.device,
-        dtype: torch.dtype,
-        batch_size: int | None,
-        revision: str | None,
-        num_labels: int | None = None,
-        id2label: dict[Any, str] | Sequence[str] | None = None,
-        **options: Any,
-    ) -> TokenClassificationPipeline:
-        """``num_labels`` / ``id2label`` put a new, untrained head on the model's body."""
-        head = head_options(num_labels, id2label)
-        if head and not isinstance(model, (str, Path)):
-            raise ValueError(
-                f"{task}: num_labels / id2label build a new head while loading; pass the model "
-                "by name or folder"
-            )
-        loaded, tokenizer = load_pretrained(
-            model,
-            task=task,
-            model_class="AutoModelForTokenClassification",
-            heads=("ForTokenClassification",),
-            preprocessor=tokenizer,
-            revision=revision,
-            device=device,
-            dtype=dtype,
-            new_head=bool(head),
-            **head,
-        )
-        if not getattr(tokenizer, "is_fast", False):
-            raise IncompatibleModelError(
-                f"{task} needs a fast (tokenizers-backed) tokenizer for character offsets and "
-                f"word boundaries; got {type(tokenizer).__name__}. Pass a fast tokenizer."
-            )
-        return cls(loaded, tokenizer, task=task, batch_size=batch_size, options=options)
-
-    @cached_property
-    def max_tokens(self) -> int:
-        return text_token_limit(self.tokenizer, self.model.config)
 
     def _checked_options(self, options: dict[str, Any]) -> dict[str, Any]:
         options = super()._checked_options(options)
         if "aggregation_strategy" in options:
-            strategy = str(options["aggregation_strategy"]).lower()
-            if strategy not in STRATEGIES:
-                raise ValueError(
-                    f"aggregation_strategy must be one of {', '.join(STRATEGIES)}, "
-                    f"not {options['aggregation_strategy']!r}"
-                )
-            options["aggregation_strategy"] = strategy
+            strategy = options["aggregation_strategy"]
+            options["aggregation_strategy"] = checked_choice(
+                "aggregation_strategy", strategy, STRATEGIES
+            )
         labels = options.get("ignore_labels", [])
         if isinstance(labels, str) or not all(isinstance(label, str) for label in labels):
             raise ValueError(f"ignore_labels must be a list of label names, not {labels!r}")

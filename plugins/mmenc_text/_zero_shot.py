@@ -14,12 +14,12 @@ from typing import Any, ClassVar
 import torch
 
 from mmenc.errors import IncompatibleModelError
-from mmenc.tasks.base import Pipeline
-from mmenc.tasks.hf import load_pretrained
-from mmenc_text._classify import HEADS, check_words, sequence_logits, warn_cut
+from mmenc.inputs import check_nonblank_text
+from mmenc.tasks.hf import TransformersPipeline
+from mmenc_text._classify import HEADS, sequence_logits, warn_cut
 
 
-class ZeroShotClassificationPipeline(Pipeline):
+class ZeroShotClassificationPipeline(TransformersPipeline):
     """``{'sequence', 'labels', 'scores'}`` per text, labels sorted by score.
 
     Options: ``candidate_labels`` (a list, or one string of comma-separated labels; may also be
@@ -27,37 +27,15 @@ class ZeroShotClassificationPipeline(Pipeline):
     and ``multi_label`` (each label scored on its own rather than the scores summing to one).
     """
 
+    model_class = "AutoModelForSequenceClassification"
+    heads = HEADS
+
     defaults: ClassVar[dict[str, Any]] = {
         "candidate_labels": None,
         "hypothesis_template": "This example is {}.",
         "multi_label": False,
     }
     default_batch_size: ClassVar[int] = 16
-
-    @classmethod
-    def build(
-        cls,
-        model: Any,
-        *,
-        task: str,
-        tokenizer: Any = None,
-        device: torch.device,
-        dtype: torch.dtype,
-        batch_size: int | None = None,
-        revision: str | None = None,
-        **options: Any,
-    ) -> ZeroShotClassificationPipeline:
-        model, tokenizer = load_pretrained(
-            model,
-            task=task,
-            model_class="AutoModelForSequenceClassification",
-            heads=HEADS,
-            preprocessor=tokenizer,
-            revision=revision,
-            device=device,
-            dtype=dtype,
-        )
-        return cls(model, tokenizer, task=task, batch_size=batch_size, options=options)
 
     def __init__(self, model: Any, preprocessor: Any = None, **kwargs: Any) -> None:
         super().__init__(model, preprocessor, **kwargs)
@@ -70,7 +48,7 @@ class ZeroShotClassificationPipeline(Pipeline):
         return super().__call__(inputs, **options)
 
     def _check(self, item: Any, options: dict[str, Any]) -> str | None:
-        return check_words(item)
+        return check_nonblank_text(item)
 
     def _checked_options(self, options: dict[str, Any]) -> dict[str, Any]:
         options = dict(super()._checked_options(options))
