@@ -41,12 +41,12 @@ ARCHITECTURE = {  # cross-encoder/nli-distilroberta-base's config.json
 def nli_folder(folder: Path, architecture: dict[str, Any] = ARCHITECTURE) -> Path:
     """Write the NLI model (seeded random weights) and its tokenizer to ``folder``."""
     from mmenc_gpt._tiny import training_corpus
-    from mmenc_text._tiny_classify import byte_bpe_tokenizer
+    from mmenc_text._tiny_tokens import bpe_tokenizer
     from transformers import RobertaConfig, RobertaForSequenceClassification
 
     hypotheses = [TEMPLATE.format(label) for label in LABELS] * 20
     corpus = itertools.chain(training_corpus(), sentences(1000, seed=1), hypotheses)
-    tokenizer = byte_bpe_tokenizer(corpus, vocab_size=2000, model_max_length=512)
+    tokenizer = bpe_tokenizer(corpus, vocab_size=2000, model_max_length=512)
     config = RobertaConfig(
         vocab_size=len(tokenizer),
         pad_token_id=tokenizer.pad_token_id,

@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 
 def cache_root() -> Path:
@@ -51,3 +52,12 @@ def seeded(seed: int = 0) -> Iterator[None]:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         yield
+
+
+def save_seeded(model_class: Any, config: Any, preprocessor: Any, folder: Path) -> None:
+    """Write ``model_class(config)`` with weights drawn under ``seeded(0)``, and its tokenizer or
+    processor, into ``folder``: a tiny checkpoint's usual last step."""
+    with seeded(0):
+        model = model_class(config)
+    model.save_pretrained(folder)
+    preprocessor.save_pretrained(folder)

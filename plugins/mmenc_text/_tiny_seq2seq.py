@@ -27,9 +27,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from mmenc.tiny import materialize, seeded
+from mmenc_gpt._tiny import bpe_parts, training_corpus
 
-VERSION = 4
+from mmenc.tiny import materialize, save_seeded
+from mmenc_text._tiny_tokens import bpe_tokenizer
+
+VERSION = 5
 MAX_TOKENS = 64
 VOCAB_SIZE = 1000
 LANGUAGES = ("eng_Latn", "fra_Latn", "deu_Latn")
@@ -90,24 +93,14 @@ def tiny_m2m100() -> Path:
 
 
 def _corpus() -> Iterator[str]:
-    from mmenc_gpt._tiny import training_corpus
-
     yield from training_corpus()
     yield from [_PREFIX_WORDS] * 20  # so that the task prefixes are words, not characters
 
 
 def _build_bart(folder: Path) -> None:
-    from mmenc_gpt._tiny import train_tokenizer
-    from transformers import BartConfig, BartForConditionalGeneration, BartTokenizer
+    from transformers import BartConfig, BartForConditionalGeneration
 
-    bpe = json.loads(train_tokenizer().to_str())["model"]
-    specials = ["<s>", "<pad>", "</s>", "<unk>"]
-    vocab = {token: i for i, token in enumerate(specials + list(bpe["vocab"]))}
-    tokenizer = BartTokenizer(
-        vocab=vocab,
-        merges=[tuple(pair) for pair in bpe["merges"]],  # type: ignore[misc]  # BPE wants pairs
-        model_max_length=MAX_TOKENS,
-    )
+    tokenizer = bpe_tokenizer(model_max_length=MAX_TOKENS)
     # task_specific_params: undeclared by v5's typed config signatures, saved all the same
     config = BartConfig(  # type: ignore[call-arg]
         vocab_size=len(tokenizer),
@@ -115,9 +108,9 @@ def _build_bart(folder: Path) -> None:
         max_position_embeddings=MAX_TOKENS,
         **_SMALL,
         task_specific_params={"summarization": SUMMARIZATION_PARAMS},
-        **_special_ids(tokenizer, decoder_start="</s>"),
+        **special_ids(tokenizer, decoder_start="</s>"),
     )
-    _save(BartForConditionalGeneration, config, tokenizer, folder)
+    save_seeded(BartForConditionalGeneration, config, tokenizer, folder)
 
 
 def _build_t5(folder: Path) -> None:
@@ -136,9 +129,9 @@ def _build_t5(folder: Path) -> None:
         num_layers=2,
         num_heads=2,
         task_specific_params=T5_TASK_PARAMS,
-        **_special_ids(tokenizer, decoder_start="<pad>"),
+        **special_ids(tokenizer, decoder_start="<pad>"),
     )
-    _save(T5ForConditionalGeneration, config, tokenizer, folder)
+    save_seeded(T5ForConditionalGeneration, config, tokenizer, folder)
 
 
 def _build_multilingual(folder: Path) -> None:
@@ -152,10 +145,10 @@ def _build_multilingual(folder: Path) -> None:
         vocab_size=VOCAB_SIZE, special_tokens=specials, show_progress=False
     )
     bpe.train_from_iterator(_corpus(), trainer=trainer)
-    trained = json.loads(bpe.to_str())["model"]
+    vocab, merges = bpe_parts(bpe)
     tokenizer = NllbTokenizer(
-        vocab=trained["vocab"],
-        merges=[tuple(pair) for pair in trained["merges"]],  # type: ignore[misc]  # as above
+        vocab=vocab,
+        merges=merges,
         extra_special_tokens=list(LANGUAGES),
         src_lang=LANGUAGES[0],
         model_max_length=MAX_TOKENS,
@@ -165,9 +158,9 @@ def _build_multilingual(folder: Path) -> None:
         d_model=32,
         max_position_embeddings=MAX_TOKENS,
         **_SMALL,
-        **_special_ids(tokenizer, decoder_start="</s>"),
+        **special_ids(tokenizer, decoder_start="</s>"),
     )
-    _save(M2M100ForConditionalGeneration, config, tokenizer, folder)
+    save_seeded(M2M100ForConditionalGeneration, config, tokenizer, folder)
 
 
 def _build_m2m100(folder: Path) -> None:
@@ -198,12 +191,12 @@ def _build_m2m100(folder: Path) -> None:
         d_model=32,
         max_position_embeddings=MAX_TOKENS,
         **_SMALL,
-        **_special_ids(tokenizer, decoder_start="</s>"),
+        **special_ids(tokenizer, decoder_start="</s>"),
     )
-    _save(M2M100ForConditionalGeneration, config, tokenizer, folder)
+    save_seeded(M2M100ForConditionalGeneration, config, tokenizer, folder)
 
 
-def _sentencepiece(model_type: str, **special_ids: Any) -> bytes:
+def _sentencepiece(model_type: str, **piece_ids: Any) -> bytes:
     """A sentencepiece model trained on the corpus, single-threaded so that every machine gets
     the same pieces and scores (the ``tokenizers`` unigram trainer's scores vary in the last
     digits from run to run)."""
@@ -217,7 +210,7 @@ def _sentencepiece(model_type: str, **special_ids: Any) -> bytes:
         model_type=model_type,
         num_threads=1,
         minloglevel=2,
-        **special_ids,
+        **piece_ids,
     )
     return model.getvalue()
 
@@ -228,17 +221,11 @@ def _processor(model: bytes) -> Any:
     return sentencepiece.SentencePieceProcessor(model_proto=model)
 
 
-def _special_ids(tokenizer: Any, decoder_start: str) -> dict[str, Any]:
+def special_ids(tokenizer: Any, decoder_start: str) -> dict[str, Any]:
+    """The special token ids of an encoder-decoder config; decoding starts at ``decoder_start``."""
     return {
         "pad_token_id": tokenizer.pad_token_id,
         "eos_token_id": tokenizer.eos_token_id,
         "bos_token_id": tokenizer.bos_token_id,
         "decoder_start_token_id": tokenizer.convert_tokens_to_ids(decoder_start),
     }
-
-
-def _save(model_class: Any, config: Any, tokenizer: Any, folder: Path) -> None:
-    with seeded(0):
-        model = model_class(config)
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)

