@@ -40,7 +40,7 @@ def offline() -> bool:
 
 
 def unavailable(
-    ref: str, filename: str | None = None, cause: object = None
+    ref: str, filename: str | None = None, cause: object = None, revision: str | None = None
 ) -> WeightsUnavailableError:
     """The error for weights we cannot get, saying where we looked and how to fix it."""
     what = f"{filename!r} of {ref!r}" if filename else repr(ref)
@@ -53,7 +53,8 @@ def unavailable(
         mode = "HF_HUB_OFFLINE=1 is set" if offline() else "it could not be downloaded"
         where = f"it is not in the Hugging Face cache ({HF_HUB_CACHE}) and {mode}"
         fix = (
-            f"download it once where there is network (`hf download {ref}`) into the same HF_HOME, "
+            f"download it once where there is network (`hf download {ref}"
+            f"{f' --revision {revision}' if revision else ''}`) into the same HF_HOME, "
             "or pass the path of a local folder that holds it"
         )
     reason = f" ({cause})" if cause else ""
@@ -61,7 +62,9 @@ def unavailable(
 
 
 @contextmanager
-def hub_errors(ref: str, filename: str | None = None) -> Iterator[None]:
+def hub_errors(
+    ref: str, filename: str | None = None, revision: str | None = None
+) -> Iterator[None]:
     """Turn the many 'not found / offline' errors of huggingface_hub and transformers into one."""
     from huggingface_hub.errors import (
         EntryNotFoundError,
@@ -81,9 +84,9 @@ def hub_errors(ref: str, filename: str | None = None) -> Iterator[None]:
         HFValidationError,
         FileNotFoundError,
     ) as exc:
-        raise unavailable(ref, filename, _first_line(exc)) from exc
+        raise unavailable(ref, filename, _first_line(exc), revision) from exc
     except OSError as exc:  # transformers wraps hub errors in OSError
-        raise unavailable(ref, filename, _first_line(exc)) from exc
+        raise unavailable(ref, filename, _first_line(exc), revision) from exc
 
 
 def fetch_file(ref: str, filename: str, *, required: bool = True) -> Path | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import types
 from typing import Any, ClassVar
 
@@ -235,10 +236,12 @@ def test_a_model_without_the_task_head_is_refused():
         )
 
 
-def test_uncached_repos_name_the_repo_and_the_fix():
-    with pytest.raises(mmenc.WeightsUnavailableError, match=r"mmenc-test/nowhere.*hf download"):
+def test_uncached_repos_name_the_repo_and_the_fix_at_its_revision():
+    fix = "`hf download mmenc-test/nowhere --revision abc1234`"
+    with pytest.raises(mmenc.WeightsUnavailableError, match=re.escape(fix)):
         load_pretrained(
             "mmenc-test/nowhere",
+            revision="abc1234",
             task="fill-mask",
             model_class="AutoModelForMaskedLM",
             heads=("ForMaskedLM",),

@@ -155,7 +155,7 @@ def load_pretrained(
             )
         gguf = model_kwargs.get("gguf_file")
         extra = {"gguf_file": gguf} if gguf else {}
-        with hub_errors(ref):
+        with hub_errors(ref, revision=revision):
             preprocessor = getattr(transformers, preprocessor_class).from_pretrained(
                 ref, revision=revision, **extra
             )
@@ -175,7 +175,7 @@ def _from_pretrained(
     import transformers
 
     gguf = model_kwargs.get("gguf_file")
-    with hub_errors(ref, gguf):
+    with hub_errors(ref, gguf, revision):
         config = transformers.AutoConfig.from_pretrained(
             ref, revision=revision, **({"gguf_file": gguf} if gguf else {})
         )
@@ -191,7 +191,7 @@ def _from_pretrained(
     # Reading a GGUF file's metadata takes seconds to minutes: hand the config over, read once.
     parsed = {"config": config} if gguf else {}
     try:
-        with hub_errors(ref):
+        with hub_errors(ref, revision=revision):
             return auto.from_pretrained(
                 ref, revision=revision, dtype=dtype, **parsed, **model_kwargs
             )
