@@ -159,7 +159,8 @@ def test_save_pretrained_records_task_options_and_model_name(shout, tmp_path):
 
 def test_options_that_are_not_json_cannot_be_saved(shout, tmp_path):
     with pytest.raises(ValueError, match="JSON"):
-        mmenc.pipeline("shout", "m", suffix=object()).save_pretrained(tmp_path)
+        mmenc.pipeline("shout", "m", suffix=object()).save_pretrained(tmp_path / "saved")
+    assert not (tmp_path / "saved").exists()
 
 
 def test_two_plugins_with_one_task_name_conflict():

@@ -109,8 +109,14 @@ class Pipeline:
         from mmenc.tasks import PIPELINE_FILE
 
         folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
         saved = {k: v for k, v in self.options.items() if v != self.defaults.get(k)}
+        try:  # before any file is written
+            json.dumps(saved)
+        except TypeError as exc:
+            raise ValueError(
+                f"pipeline options must be JSON values to be saved ({exc}): {saved!r}"
+            ) from exc
+        folder.mkdir(parents=True, exist_ok=True)
         record: dict[str, Any] = {"task": self.task}
         load_options = self._save_model(folder)
         if load_options is None:  # nothing to write: the folder names the model instead
@@ -122,13 +128,7 @@ class Pipeline:
                 )
             record["model"] = self.model_reference
         record["options"] = {**saved, **(load_options or {})}
-        try:
-            text = json.dumps(record, indent=2)
-        except TypeError as exc:
-            raise ValueError(
-                f"pipeline options must be JSON values to be saved ({exc}): {saved!r}"
-            ) from exc
-        (folder / PIPELINE_FILE).write_text(text, encoding="utf-8")
+        (folder / PIPELINE_FILE).write_text(json.dumps(record, indent=2), encoding="utf-8")
         return folder
 
     def _save_model(self, folder: Path) -> dict[str, Any] | None:
