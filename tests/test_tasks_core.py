@@ -263,3 +263,28 @@ def test_cli_lists_tasks_and_runs_one(shout, capsys):
         main(["run", "shout", "hi", "--colour", "red"])
     assert main(["run", "shot", "hi"]) == 2
     assert "Did you mean: shout" in capsys.readouterr().err
+
+
+def test_cli_runs_the_issue_examples_on_tiny_models(tmp_path, sample_images, capsys):
+    from mmenc_text._tiny_classify import tiny_nli
+    from mmenc_text._tiny_qa import tiny_qa
+
+    context = "My name is Wolfgang and I live in Berlin."
+    qa = ["run", "question-answering", "-m", str(tiny_qa()), "--json"]
+    assert main([*qa, "--question", "Where do I live?", "--context", context]) == 0
+    answer = json.loads(capsys.readouterr().out)[0]
+    assert context[answer["start"] : answer["end"]] == answer["answer"] != ""
+
+    nli = ["run", "zero-shot-classification", "-m", str(tiny_nli()), "--json"]
+    assert main([*nli, "The match ended 2-1", "--labels", "sport, politics"]) == 0
+    assert sorted(json.loads(capsys.readouterr().out)[0]["labels"]) == ["politics", "sport"]
+
+    photo = tmp_path / "photo.png"
+    sample_images[0].save(photo)
+    assert main(["run", "image-to-text", str(photo), "-m", "tiny-blip-captioning", "--json",
+                 "-o", "max_new_tokens=3"]) == 0  # fmt: skip
+    (caption,) = json.loads(capsys.readouterr().out)
+    assert isinstance(caption[0]["generated_text"], str)
+
+    assert main(["run", "question-answering", "-m", str(tiny_qa()), "--question", "Who?"]) == 2
+    assert "context" in capsys.readouterr().err
