@@ -1,11 +1,13 @@
 """zero-shot-image-classification with any encoder of texts and images in one space.
 
 Each candidate label becomes a text through the hypothesis template, or through several
-templates (prompt ensembling, as open_clip builds its zero-shot classifiers: embed every filled
-template, normalise, average, renormalise). Scores follow the model: a softmax over
-``logit_scale * cosine`` for CLIP-like models, a sigmoid of ``logit_scale * cosine + logit_bias``
-per label for SigLIP. Label embeddings are cached per (templates, label), so calling again with
-the same labels, or adding one label, encodes only what is new.
+templates (prompt ensembling). Label weights and scores are ``mmenc.zeroshot``'s, as
+``ZeroShotClassifier`` computes them: a softmax over ``logit_scale * cosine`` for CLIP-like
+models, a sigmoid of ``logit_scale * cosine + logit_bias`` per label for SigLIP, a softmax over
+``cosine / 0.01`` for encoders that state no scale (BLIP retrieval). Unlike the classifier, the
+pipeline takes new labels on every call (one label too, as transformers does), so it caches the
+label embeddings per (templates, label): calling again with the same labels, or adding one label,
+encodes only what is new.
 """
 
 from __future__ import annotations
@@ -14,15 +16,13 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import torch
-import torch.nn.functional as F
 
 from mmenc.inputs import check_nonblank_text
+from mmenc.zeroshot.classifier import embed_labels, similarity_scores
+from mmenc.zeroshot.templates import resolve_templates
 from mmenc_image._common import EncoderPipeline
 
 DEFAULT_TEMPLATE = "This is a photo of {}."
-DEFAULT_LOGIT_SCALE = 100.0
-"""For encoders that state no logit scale (BLIP retrieval): CLIP's trained value, which
-open_clip's zero-shot evaluation uses for every model."""
 CACHE_SIZE = 4096
 
 
@@ -56,20 +56,14 @@ class ZeroShotImageClassificationPipeline(EncoderPipeline):
         templates = _templates(options["hypothesis_template"])
         classifier = self._classifier(labels, templates)
         images = self.encoder.encode_image(items, batch_size=self.batch_size)
-        logits = images @ classifier.T * getattr(self.encoder, "logit_scale", DEFAULT_LOGIT_SCALE)
-        if getattr(self.encoder, "score_activation", "softmax") == "sigmoid":
-            scores = (logits + self.encoder.logit_bias).sigmoid()
-        else:
-            scores = logits.softmax(dim=-1)
+        scores = similarity_scores(self.encoder, images, classifier)
         return [_ranked(row.tolist(), labels) for row in scores]
 
     def _classifier(self, labels: list[str], templates: tuple[str, ...]) -> torch.Tensor:
         """(labels, dim): each label's unit-length mean over its templates' text embeddings."""
         missing = list(dict.fromkeys(x for x in labels if (templates, x) not in self._label_cache))
         if missing:
-            texts = [template.format(label) for label in missing for template in templates]
-            embedded = self.encoder.encode_text(texts, batch_size=self.batch_size)
-            means = F.normalize(embedded.view(len(missing), len(templates), -1).mean(dim=1), dim=-1)
+            means = embed_labels(self.encoder, missing, templates, batch_size=self.batch_size)
             while len(self._label_cache) + len(missing) > CACHE_SIZE and self._label_cache:
                 del self._label_cache[next(iter(self._label_cache))]  # the oldest first
             self._label_cache.update(
@@ -100,21 +94,12 @@ def _labels(value: Any) -> list[str]:
 
 
 def _templates(value: Any) -> tuple[str, ...]:
-    """One template or several; each must place the label with ``{}``."""
-    templates = (value,) if isinstance(value, str) else value
-    if not isinstance(templates, Sequence) or not templates:
-        raise ValueError(
-            f"hypothesis_template must be a format string or a non-empty list of them, "
-            f"not {value!r}"
-        )
-    for template in templates:
-        try:
-            placed = isinstance(template, str) and template.format("a") != template.format("b")
-        except (IndexError, KeyError, ValueError):
-            placed = False
-        if not placed:
-            raise ValueError(
-                f"hypothesis_template {template!r} must be a str that places the label with "
-                "'{}', such as 'This is a photo of {}.'"
-            )
-    return tuple(templates)
+    """One template or several, or a template set by name; each must place the label with
+    ``{}``. None is refused rather than read as the "photo" set, so that the default stays
+    transformers' template."""
+    if value is None:
+        raise ValueError(f"hypothesis_template must be a template, such as {DEFAULT_TEMPLATE!r}")
+    try:
+        return resolve_templates(value, "image")
+    except ValueError as exc:
+        raise ValueError(f"hypothesis_template: {exc}") from None
