@@ -8,7 +8,7 @@ import platform
 
 import torch
 
-from benchmarks import images, nli, startup, text
+from benchmarks import images, nli, startup, text, zeroshot
 from benchmarks.common import markdown
 
 
@@ -19,6 +19,18 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=64, help="JPEG files in the image row")
     parser.add_argument(
         "--nli-texts", type=int, default=64, help="texts in the zero-shot NLI row (0 skips it)"
+    )
+    parser.add_argument(
+        "--zeroshot-images",
+        type=int,
+        default=256,
+        help="files in the zero-shot image row (0 skips)",
+    )
+    parser.add_argument(
+        "--zeroshot-peer-images", type=int, default=16, help="of those, files transformers runs"
+    )
+    parser.add_argument(
+        "--memory-images", type=int, default=5000, help="files in the streaming check (0 skips)"
     )
     parser.add_argument(
         "--dtypes", default="float32,bfloat16", help="comma-separated mmenc dtypes for text rows"
@@ -39,7 +51,11 @@ def main() -> None:
     rows += images.run(args.images, args.repeats)
     if args.nli_texts:
         rows += nli.run(args.nli_texts, args.repeats)
+    if args.zeroshot_images:
+        rows += zeroshot.run(args.zeroshot_images, args.zeroshot_peer_images, args.repeats)
     print(markdown(rows))
+    if args.memory_images:
+        print("\n" + zeroshot.memory_table(args.memory_images))
     print("\n| start-up | median seconds | target |\n|---|---|---|")
     for label, seconds in startup.run():
         print(f"| `{label}` | {seconds:.3f} | < 0.5 s {'✓' if seconds < 0.5 else '✗'} |")

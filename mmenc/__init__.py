@@ -40,6 +40,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BaseEncoder",
+    "ComparisonReport",
     "Encoder",
     "EncoderSpec",
     "IncompatibleModelError",
@@ -54,6 +55,8 @@ __all__ = [
     "UnknownTaskError",
     "UnsupportedModalityError",
     "WeightsUnavailableError",
+    "ZeroShotClassifier",
+    "compare",
     "errors",
     "get_spec",
     "get_task",
@@ -72,4 +75,16 @@ def __getattr__(name: str) -> Any:
         from mmenc.base import BaseEncoder
 
         return BaseEncoder
+    if name == "compare":
+        from mmenc.comparison.harness import compare
+
+        return compare
+    if name == "ComparisonReport":
+        from mmenc.comparison.report import ComparisonReport
+
+        return ComparisonReport
+    if name == "ZeroShotClassifier":  # imports torch, so only on demand
+        from mmenc.zeroshot import ZeroShotClassifier
+
+        return ZeroShotClassifier
     raise AttributeError(f"module 'mmenc' has no attribute {name!r}")

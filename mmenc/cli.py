@@ -6,7 +6,8 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +81,77 @@ def build_parser() -> argparse.ArgumentParser:
         help="a task option; VALUE is read as JSON when it parses (top_k=3, multi_label=true)",
     )
     run.add_argument("--json", action="store_true", help="print the results as JSON")
+    _zero_shot_parser(commands)
+    _compare_parser(commands)
     return parser
+
+
+def _zero_shot_parser(commands: Any) -> None:
+    zero_shot = commands.add_parser(
+        "zero-shot",
+        help='classify images or texts into labels, e.g. `--labels "cat,dog" photo.jpg`',
+        description="Classify image files (or every image in a folder) or texts (--text) "
+        "into the given labels with one encoder, zero-shot, and print a table per input.",
+    )
+    _model_options(zero_shot)
+    zero_shot.add_argument(
+        "--labels", required=True, help='candidate labels, comma-separated: "cat,dog,car"'
+    )
+    source = zero_shot.add_mutually_exclusive_group(required=True)
+    source.add_argument("--text", nargs="+", metavar="T", help="texts to classify")
+    source.add_argument(
+        "inputs", nargs="*", default=[], metavar="INPUT", help="image files or folders of images"
+    )
+    _method_options(zero_shot)
+    zero_shot.add_argument("--top-k", type=int, default=5, help="labels shown per input (5)")
+    zero_shot.add_argument("--batch-size", type=int, default=32)
+    zero_shot.add_argument("--json", action="store_true", help="print the results as JSON")
+
+
+def _compare_parser(commands: Any) -> None:
+    compare = commands.add_parser(
+        "compare",
+        help="compare models zero-shot on a labelled dataset; write a report with plots",
+        description="Run each model (and method) zero-shot on a labelled dataset, print the "
+        "metrics table and write report.md, results.csv, results.json and PNG plots to --out.",
+    )
+    compare.add_argument(
+        "--dataset",
+        "-d",
+        action="append",
+        required=True,
+        metavar="DATASET",
+        help="digits, digits-words, shapes, topics, an ImageFolder directory, or a .csv/.jsonl "
+        "file; repeat for datasets of several modalities that share their labels",
+    )
+    compare.add_argument(
+        "--model", "-m", action="append", required=True, help="a model to compare; repeat"
+    )
+    _method_options(compare, several=True)
+    compare.add_argument("--labels", help="the label set, comma-separated (default: the data's)")
+    compare.add_argument("--limit", type=int, help="a seeded, class-balanced subset of N examples")
+    compare.add_argument("--out", type=Path, default=Path("mmenc-report"), metavar="DIR",
+                         help="report folder (default: ./mmenc-report)")  # fmt: skip
+    compare.add_argument("--batch-size", type=int, default=32)
+    compare.add_argument("--device", help="cpu, cuda, mps (default: best available)")
+    compare.add_argument("--dtype", choices=["float32", "bfloat16", "float16"])
+    compare.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+
+
+def _method_options(parser: argparse.ArgumentParser, several: bool = False) -> None:
+    parser.add_argument(
+        "--templates",
+        "-t",
+        action="append",
+        metavar="T",
+        help="a template set (photo, openai-imagenet, simple, text) or, repeated, format "
+        "strings with {} (default: photo for images, text for texts)",
+    )
+    parser.add_argument(
+        "--method",
+        action="append" if several else "store",
+        help="similarity (default), nli, likelihood or itm" + ("; repeat" if several else ""),
+    )
 
 
 def _model_options(parser: argparse.ArgumentParser) -> None:
@@ -92,7 +163,7 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    if extra and args.command == "run" and not any(e.startswith("-") for e in extra):
+    if extra and args.command in ("run", "zero-shot") and not any(e.startswith("-") for e in extra):
         args.inputs += extra  # inputs after options: `mmenc run TASK --model M "text"`
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
@@ -217,6 +288,100 @@ def cmd_run(args: argparse.Namespace) -> None:
         print(f"  {json.dumps(_rounded(result), ensure_ascii=False, default=_jsonable)}")
 
 
+def cmd_zero_shot(args: argparse.Namespace) -> None:
+    from mmenc.zeroshot import ZeroShotClassifier
+
+    inputs: list[Any] = args.text or _image_files(args.inputs)
+    with _argument_errors():
+        classifier = ZeroShotClassifier(
+            args.model,
+            _split_labels(args.labels),
+            templates=_templates(args.templates),
+            method=args.method or "similarity",
+            device=args.device,
+            dtype=args.dtype,
+            batch_size=args.batch_size,
+        )
+    results = classifier.predict(inputs, top_k=args.top_k)
+    if args.json:
+        rows = [
+            {"input": str(item), "predictions": result}
+            for item, result in zip(inputs, results, strict=True)
+        ]
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for n, (item, result) in enumerate(zip(inputs, results, strict=True)):
+        print(("\n" if n else "") + _label(item, 72))
+        _print_table(["label", "score"], [(r["label"], f"{r['score']:.4f}") for r in result])
+
+
+def cmd_compare(args: argparse.Namespace) -> None:
+    from mmenc.comparison.harness import compare
+
+    if args.limit is not None and args.limit < 1:
+        raise SystemExit(f"mmenc: error: --limit must be at least 1, got {args.limit}")
+    if args.quiet:  # the Hugging Face libraries' bars too (read when they are imported)
+        os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    with _argument_errors():
+        report = compare(
+            args.model,
+            args.dataset if len(args.dataset) > 1 else args.dataset[0],
+            labels=_split_labels(args.labels) if args.labels else None,
+            templates=_templates(args.templates),
+            methods=args.method,
+            batch_size=args.batch_size,
+            limit=args.limit,
+            progress=False if args.quiet else None,
+            device=args.device,
+            dtype=args.dtype,
+        )
+    print(report.table())
+    written = report.save(args.out)
+    plots = sum(path.suffix == ".png" for path in written.values())
+    print(f"\nwrote report.md, results.csv, results.json and {plots} PNG plots to {args.out}/")
+
+
+@contextmanager
+def _argument_errors() -> Iterator[None]:
+    """A ValueError about the arguments (labels, templates, method, batch size) as a one-line
+    message, not a traceback; mmenc's own errors go on to ``main``."""
+    try:
+        yield
+    except MmencError:
+        raise
+    except ValueError as exc:
+        raise SystemExit(f"mmenc: error: {exc}") from None
+
+
+def _split_labels(text: str) -> list[str]:
+    """Comma-separated labels; blanks are kept, so that the classifier names them."""
+    return [label.strip() for label in text.split(",")]
+
+
+def _templates(values: list[str] | None) -> str | list[str] | None:
+    """One --templates value without {} is a set name; otherwise the values are templates."""
+    if values and len(values) == 1 and "{}" not in values[0]:
+        return values[0]
+    return values
+
+
+def _image_files(inputs: list[str]) -> list[Path]:
+    """The image files named, with a folder standing for the image files inside it (sorted,
+    recursively)."""
+    files: list[Path] = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            found = sorted(p for p in item.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise SystemExit(f"mmenc: error: no image files in the folder {item}")
+            files += found
+        elif item.is_file():
+            files.append(item)
+        else:
+            raise SystemExit(f"mmenc: error: no such file or folder: {item}")
+    return files
+
+
 def _option(text: str) -> tuple[str, Any]:
     key, sep, value = text.partition("=")
     if not sep or not key:
@@ -302,6 +467,8 @@ COMMANDS = {
     "similarity": cmd_similarity,
     "tasks": cmd_tasks,
     "run": cmd_run,
+    "zero-shot": cmd_zero_shot,
+    "compare": cmd_compare,
 }
 
 if __name__ == "__main__":
