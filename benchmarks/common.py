@@ -25,10 +25,12 @@ class Row:
 
 
 def alternate(
-    ours: Callable[[], object], peer: Callable[[], object], repeats: int
+    ours: Callable[[], object], peer: Callable[[], object], repeats: int, *, warm_up: bool = True
 ) -> tuple[float, float]:
-    """Median seconds of each, run alternately after one warm-up each, so drift hits both."""
-    ours(), peer()
+    """Median seconds of each, run alternately after one warm-up each (unless the caller has
+    warmed both already), so drift hits both."""
+    if warm_up:
+        ours(), peer()
     times: dict[str, list[float]] = {"ours": [], "peer": []}
     for _ in range(repeats):
         for key, fn in (("ours", ours), ("peer", peer)):

@@ -18,12 +18,9 @@ from __future__ import annotations
 
 import json
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +28,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from benchmarks.common import Row
+from benchmarks.common import Row, alternate
 from benchmarks.images import jpegs
 
 LABELS = [
@@ -95,7 +92,9 @@ def run(n: int = 256, peer_images: int = 16, repeats: int = 2, batch_size: int =
 
         with torch.inference_mode():
             difference = _max_difference(ours(paths[:peer_images]), theirs(few))
-            t_ours, t_peer = _alternate(lambda: ours(paths), lambda: theirs(few), repeats)
+            t_ours, t_peer = alternate(
+                lambda: ours(paths), lambda: theirs(few), repeats, warm_up=False
+            )
     return [
         Row(
             f"zero-shot images, {n} JPEG files x {len(LABELS)} labels, CLIP ViT-B/32 "
@@ -109,19 +108,6 @@ def run(n: int = 256, peer_images: int = 16, repeats: int = 2, batch_size: int =
             f"image); max probability difference {difference:.1e}",
         )
     ]
-
-
-def _alternate(
-    ours: Callable[[], object], peer: Callable[[], object], repeats: int
-) -> tuple[float, float]:
-    """Median seconds of each over ``repeats`` alternating runs (the parity run warmed both)."""
-    times: dict[str, list[float]] = {"ours": [], "peer": []}
-    for _ in range(repeats):
-        for key, fn in (("ours", ours), ("peer", peer)):
-            start = time.perf_counter()
-            fn()
-            times[key].append(time.perf_counter() - start)
-    return statistics.median(times["ours"]), statistics.median(times["peer"])
 
 
 def _max_difference(ours: torch.Tensor, peer: list[list[dict[str, Any]]]) -> float:
