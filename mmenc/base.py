@@ -59,6 +59,11 @@ class BaseEncoder:
         """Embeddings (len(texts), embed_dim) for one batch, not yet normalised."""
         raise UnsupportedModalityError(self._no_modality("text"))
 
+    def _text_lengths(self, texts: list[str]) -> list[int]:
+        """Sizes to sort texts by, so that each batch pads little (default: characters;
+        a family with a tokenizer counts tokens, which pads less)."""
+        return [len(text) for text in texts]
+
     def _prepare_image(self, image: Image.Image) -> Any:
         """Per-image preprocessing, run on a worker thread (default: pass the RGB image on)."""
         return image
@@ -89,7 +94,9 @@ class BaseEncoder:
         if problems and on_error == "raise":
             raise InvalidInputError(problems, "text")
         bad = {i for i, _ in problems}
-        order = sorted((i for i in range(len(items)) if i not in bad), key=lambda i: -len(items[i]))
+        good = [i for i in range(len(items)) if i not in bad]
+        lengths = dict(zip(good, self._text_lengths([items[i] for i in good]), strict=True))
+        order = sorted(good, key=lambda i: -lengths[i])
         out = self._empty(len(items))
         with torch.inference_mode(), self._bar(len(order), progress, "text") as bar:
             for chunk in _chunks(order, batch_size):
