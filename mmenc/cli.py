@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from mmenc.errors import MmencError
+from mmenc.errors import InvalidInputError, MmencError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff"}
 
@@ -208,8 +209,13 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return 0
 
 
+EMBED_CHUNK = 1024
+"""Inputs per encode call of ``mmenc embed``: memory stays bounded whatever the number of inputs,
+while texts are still sorted by length within a chunk, so that batches pad little."""
+
+
 def cmd_embed(args: argparse.Namespace) -> None:
-    import numpy as np
+    from tqdm.auto import tqdm
 
     import mmenc
 
@@ -217,19 +223,79 @@ def cmd_embed(args: argparse.Namespace) -> None:
         raise SystemExit(f"mmenc: error: --out must end in .npy or .jsonl, not {args.out.name!r}")
     if not args.out.parent.is_dir():
         raise SystemExit(f"mmenc: error: the folder of --out does not exist: {args.out.parent}")
+    count, inputs = _embed_inputs(args)
     encoder = mmenc.load(args.model, device=args.device, dtype=args.dtype)
-    options = dict(
-        batch_size=args.batch_size, normalize=not args.no_normalize, progress=not args.no_progress
-    )
-    if args.images:
-        inputs = [str(p) for p in args.images]
-        vectors = encoder.encode_image(inputs, **options)
-    else:
-        inputs = args.text or _read_lines(args.texts_file)
-        vectors = encoder.encode_text(inputs, **options)
-    array = vectors.numpy().astype(np.float32)
-    _write_atomically(args.out, lambda path: _save(path, args.out.suffix, inputs, array))
-    print(f"wrote {array.shape[0]} x {array.shape[1]} embeddings to {args.out}", file=sys.stderr)
+    modality = "image" if args.images else "text"
+    encode = encoder.encode_image if args.images else encoder.encode_text
+    options = dict(batch_size=args.batch_size, normalize=not args.no_normalize)
+    written = 0
+    bar = tqdm(total=count, disable=args.no_progress, unit=modality, desc=encoder.name, leave=False)
+    with _atomic_output(args.out) as temporary, temporary.open("wb") as handle, bar:
+        if args.out.suffix == ".npy":
+            _npy_header(handle, (count, encoder.embed_dim))
+        for chunk in _chunked(inputs, EMBED_CHUNK):
+            rows = _encode_chunk(encode, chunk, written, modality, options)
+            _write_rows(handle, args.out.suffix, written, chunk, rows, encoder.embed_dim)
+            written += len(chunk)
+            bar.update(len(chunk))
+        if written != count:
+            raise SystemExit(f"mmenc: error: {args.texts_file} changed while it was read")
+    print(f"wrote {count} x {encoder.embed_dim} embeddings to {args.out}", file=sys.stderr)
+
+
+def _embed_inputs(args: argparse.Namespace) -> tuple[int, Iterable[str]]:
+    """How many inputs ``mmenc embed`` has, and the inputs. A --texts-file is read twice, line
+    by line (to count, then to embed), so that it is never held whole."""
+    if args.texts_file is None:
+        items: list[str] = args.text or [str(p) for p in args.images]
+        return len(items), items
+    return sum(1 for _ in _text_lines(args.texts_file)), _text_lines(args.texts_file)
+
+
+def _chunked(items: Iterable[str], size: int) -> Iterator[list[str]]:
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+def _encode_chunk(
+    encode: Any, chunk: list[str], start: int, modality: str, options: dict[str, Any]
+) -> Any:
+    """One chunk's embeddings as a float32 array; a bad input is named by its place among all
+    the inputs, not within the chunk."""
+    import numpy as np
+
+    try:
+        vectors = encode(chunk, progress=False, **options)
+    except InvalidInputError as exc:
+        problems = [(start + index, why) for index, why in exc.problems]
+        fix = "Fix or remove these inputs (counted from 0, in input order) and run again."
+        raise InvalidInputError(problems, modality, fix) from None
+    return np.ascontiguousarray(vectors.numpy(), dtype=np.float32)
+
+
+def _npy_header(handle: BinaryIO, shape: tuple[int, int]) -> None:
+    """The header ``numpy.save`` writes for a float32 C-order array of ``shape``; the rows
+    follow it, chunk by chunk."""
+    import numpy as np
+
+    descr = np.lib.format.dtype_to_descr(np.dtype(np.float32))
+    header = {"descr": descr, "fortran_order": False, "shape": shape}
+    np.lib.format.write_array_header_1_0(handle, header)
+
+
+def _write_rows(
+    handle: BinaryIO, suffix: str, start: int, inputs: list[str], rows: Any, dim: int
+) -> None:
+    if rows.shape != (len(inputs), dim):  # the .npy header promised this shape
+        raise RuntimeError(f"the encoder returned {rows.shape} for {len(inputs)} inputs of {dim}")
+    if suffix == ".npy":
+        handle.write(rows.tobytes())
+        return
+    for index, (item, row) in enumerate(zip(inputs, rows.tolist(), strict=True), start):
+        line = json.dumps({"index": index, "input": item, "embedding": row}) + "\n"
+        handle.write(line.encode("utf-8"))
+    handle.flush()
 
 
 def cmd_similarity(args: argparse.Namespace) -> None:
@@ -417,28 +483,32 @@ def _as_inputs(items: list[str]) -> list[Any]:
 
 
 def _read_lines(path: Path) -> list[str]:
+    return list(_text_lines(path))
+
+
+def _text_lines(path: Path) -> Iterator[str]:
+    """The lines of a UTF-8 file, read one at a time and split as ``str.splitlines`` splits."""
     if not path.is_file():
         raise SystemExit(f"mmenc: error: --texts-file not found: {path}")
-    return path.read_text(encoding="utf-8").splitlines()
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, 1):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise SystemExit(
+                    f"mmenc: error: {path} is not UTF-8 text: line {number}, byte "
+                    f"{exc.start + 1}: {exc.reason}"
+                ) from None
+            yield from text.splitlines()
 
 
-def _save(path: Path, suffix: str, inputs: list[str], array: Any) -> None:
-    import numpy as np
-
-    if suffix == ".npy":
-        with path.open("wb") as handle:
-            np.save(handle, array)
-        return
-    with path.open("w", encoding="utf-8") as handle:
-        for index, (item, row) in enumerate(zip(inputs, array.tolist(), strict=True)):
-            handle.write(json.dumps({"index": index, "input": item, "embedding": row}) + "\n")
-
-
-def _write_atomically(final: Path, write: Any) -> None:
-    """Write to a temporary name beside ``final``, then rename: never a half-written output."""
+@contextmanager
+def _atomic_output(final: Path) -> Iterator[Path]:
+    """A temporary name beside ``final`` to write to, renamed to ``final`` when the block
+    succeeds: never a half-written output under the final name."""
     temporary = final.with_name(f".{final.name}.{os.getpid()}.tmp")
     try:
-        write(temporary)
+        yield temporary
         os.replace(temporary, final)
     finally:
         temporary.unlink(missing_ok=True)

@@ -108,3 +108,74 @@ def test_broken_plugin_is_shown_and_others_keep_working(tmp_path):
     assert "fake-broken" in row and "failed" in row and "cannot start" in row
     listing = subprocess.run([*run, "list", "tiny-bert"], env=env, capture_output=True, text=True)
     assert listing.returncode == 0 and "tiny-bert" in listing.stdout
+
+
+_TEXTS = ["a", "b c d e f", "the cat sat on the mat", "x y", "one\u2028two", "", "dog " * 30]
+
+
+def test_embed_streams_in_chunks_with_the_rows_of_one_call(tmp_path, monkeypatch, capsys):
+    """Chunks of 3 (batches of 2): the same rows as one encode_text call over all the lines,
+    the .npy readable as numpy.save writes it, the .jsonl indexed across chunks."""
+    import mmenc.cli
+
+    monkeypatch.setattr(mmenc.cli, "EMBED_CHUNK", 3)
+    texts = tmp_path / "t.txt"
+    texts.write_text("\r\n".join(_TEXTS) + "\n", encoding="utf-8")
+    lines = "\n".join(_TEXTS).splitlines()  # U+2028 ends a line, as str.splitlines has it
+    expected = mmenc.load("tiny-bert", device="cpu").encode_text(lines, batch_size=2).numpy()
+    for suffix in (".npy", ".jsonl"):
+        out = tmp_path / f"e{suffix}"
+        args = ["embed", "-m", "tiny-bert", "--texts-file", str(texts), "--out", str(out)]
+        assert main([*args, "--batch-size", "2"]) == 0
+    assert f"wrote {len(lines)} x 32 embeddings" in capsys.readouterr().err
+    array = np.load(tmp_path / "e.npy")
+    assert array.dtype == np.float32 and array.shape == expected.shape
+    np.testing.assert_allclose(array, expected, rtol=0, atol=1e-6)
+    rows = [json.loads(line) for line in (tmp_path / "e.jsonl").read_text().splitlines()]
+    assert [(r["index"], r["input"]) for r in rows] == list(enumerate(lines))
+    np.testing.assert_allclose([r["embedding"] for r in rows], array, rtol=0, atol=1e-6)
+
+
+def test_embed_image_chunks_and_a_bad_file_mid_way(tmp_path, monkeypatch, sample_images, capsys):
+    """Images a chunk at a time give one call's rows; a bad file in a later chunk is named by
+    its place among all the inputs, and neither the output nor a temporary file is left."""
+    import mmenc.cli
+
+    monkeypatch.setattr(mmenc.cli, "EMBED_CHUNK", 2)
+    paths = []
+    for n, image in enumerate(sample_images):
+        paths.append(tmp_path / f"img{n}.png")
+        image.save(paths[-1])
+    out = tmp_path / "images.npy"
+    args = ["embed", "-m", "tiny-clip", "--no-normalize", "--batch-size", "1", "--out", str(out)]
+    assert main([*args, *map(str, paths)]) == 0
+    expected = mmenc.load("tiny-clip", device="cpu").encode_image(sample_images, normalize=False)
+    np.testing.assert_allclose(np.load(out), expected.numpy(), rtol=0, atol=1e-6)
+    out.unlink()
+    (tmp_path / "broken.png").write_bytes(b"not an image")
+    assert main([*args, *map(str, paths[:3]), str(tmp_path / "broken.png")]) == 2
+    assert "item 3:" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["broken.png", *(p.name for p in paths)]
+    )
+
+
+def test_embed_texts_file_not_utf8_names_the_line(tmp_path):
+    texts = tmp_path / "t.txt"
+    texts.write_bytes(b"fine\nalso fine\ncaf\xe9\n")
+    out = tmp_path / "e.npy"
+    with pytest.raises(SystemExit, match=r"not UTF-8 text: line 3, byte 4"):
+        main(["embed", "-m", "tiny-bert", "--texts-file", str(texts), "--out", str(out)])
+    with pytest.raises(SystemExit, match="not found"):
+        main(
+            [
+                "embed",
+                "-m",
+                "tiny-bert",
+                "--texts-file",
+                str(tmp_path / "no.txt"),
+                "--out",
+                str(out),
+            ]
+        )
+    assert not out.exists()
