@@ -16,7 +16,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--texts", type=int, default=2000, help="sentences in the text rows")
     parser.add_argument("--repeats", type=int, default=3, help="alternating timed runs per row")
-    parser.add_argument("--images", type=int, default=64, help="JPEG files in the image row")
+    parser.add_argument(
+        "--pipeline-texts",
+        type=int,
+        default=None,
+        help="sentences in the feature-extraction pipeline row (default: --texts; 0 skips)",
+    )
+    parser.add_argument(
+        "--images", type=int, default=64, help="JPEG files in the CLIP image row (0 skips)"
+    )
+    parser.add_argument(
+        "--timm-images", type=int, default=32, help="JPEG files in the timm ViT-B/16 row (0 skips)"
+    )
     parser.add_argument(
         "--nli-texts", type=int, default=64, help="texts in the zero-shot NLI row (0 skips it)"
     )
@@ -39,16 +50,25 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_grad_enabled(False)
 
+    from benchmarks.peak import matmul_peak
     from mmenc.runtime import cpu_has_native_bf16
 
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, "
         f"CPU capability {torch.backends.cpu.get_cpu_capability()}, "
         f"native bf16: {cpu_has_native_bf16()}, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads\n"
+        f"{torch.get_num_threads()} threads; 2048x2048 matmul peak: "
+        f"{matmul_peak(torch.float32):.0f} GFLOP/s float32, "
+        f"{matmul_peak(torch.bfloat16):.0f} GFLOP/s bfloat16\n"
     )
     rows = text.run(args.texts, args.repeats, tuple(args.dtypes.split(",")))
-    rows += images.run(args.images, args.repeats)
+    pipeline_texts = args.texts if args.pipeline_texts is None else args.pipeline_texts
+    if pipeline_texts:
+        rows += text.run_pipeline(pipeline_texts, args.repeats)
+    if args.images:
+        rows += images.run(args.images, args.repeats)
+    if args.timm_images:
+        rows += images.run_timm(args.timm_images, args.repeats)
     if args.nli_texts:
         rows += nli.run(args.nli_texts, args.repeats)
     if args.zeroshot_images:
