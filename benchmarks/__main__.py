@@ -61,7 +61,7 @@ def main() -> None:
         f"{matmul_peak(torch.float32):.0f} GFLOP/s float32, "
         f"{matmul_peak(torch.bfloat16):.0f} GFLOP/s bfloat16\n"
     )
-    rows = text.run(args.texts, args.repeats, tuple(args.dtypes.split(",")))
+    rows = text.run(args.texts, args.repeats, tuple(args.dtypes.split(","))) if args.texts else []
     pipeline_texts = args.texts if args.pipeline_texts is None else args.pipeline_texts
     if pipeline_texts:
         rows += text.run_pipeline(pipeline_texts, args.repeats)

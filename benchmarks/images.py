@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -64,17 +65,11 @@ def run(n: int = 64, repeats: int = 3, batch_size: int = 32) -> list[Row]:
                 out.append(peer.encode_image(pixels))
             return torch.nn.functional.normalize(torch.cat(out), dim=-1)
 
-        with torch.inference_mode():
-            with flop_counter() as counter:  # this pass and the peer's are the warm-up
-                mine = ours.encode_image(paths, batch_size=batch_size)
-            cosine = float((mine * peer_encode()).sum(1).min())
-            t_ours, t_peer = alternate(
-                lambda: ours.encode_image(paths, batch_size=batch_size),
-                peer_encode,
-                repeats,
-                warm_up=False,
-            )
-    note = efficiency(counter.get_total_flops() / n, n / t_ours, "float32")
+        mine, theirs, t_ours, t_peer, flops = _timed(
+            lambda: ours.encode_image(paths, batch_size=batch_size), peer_encode, repeats
+        )
+        cosine = float((mine * theirs).sum(1).min())
+    note = efficiency(flops / n, n / t_ours, "float32")
     return [
         Row(f"CLIP ViT-B/32 images, {n} JPEG files, float32", n / t_ours, n / t_peer,
             "images/s", "open_clip float32", 1.0, f"min cosine to peer {cosine:.5f}; mmenc {note}")
@@ -111,19 +106,26 @@ def run_timm(n: int = 32, repeats: int = 3, batch_size: int = 32) -> list[Row]:
                 )
             return torch.nn.functional.normalize(torch.cat(out), dim=-1)
 
-        with torch.inference_mode():
-            with flop_counter() as counter:  # this pass and the peer's are the warm-up
-                mine = ours.encode_image(paths, batch_size=batch_size)
-            diff = float((mine - peer_encode()).abs().max())
-            t_ours, t_peer = alternate(
-                lambda: ours.encode_image(paths, batch_size=batch_size),
-                peer_encode,
-                repeats,
-                warm_up=False,
-            )
-    note = efficiency(counter.get_total_flops() / n, n / t_ours, "float32")
+        mine, theirs, t_ours, t_peer, flops = _timed(
+            lambda: ours.encode_image(paths, batch_size=batch_size), peer_encode, repeats
+        )
+        diff = float((mine - theirs).abs().max())
+    note = efficiency(flops / n, n / t_ours, "float32")
     return [
         Row(f"timm ViT-B/16 images, {n} JPEG files, float32", n / t_ours, n / t_peer,
             "images/s", "timm float32", 1.0,
             f"max abs difference of normalised embeddings {diff:.1e}; mmenc {note}")
     ]  # fmt: skip
+
+
+def _timed(
+    ours: Callable[[], torch.Tensor], peer: Callable[[], torch.Tensor], repeats: int
+) -> tuple[torch.Tensor, torch.Tensor, float, float, float]:
+    """Both outputs of a first, counted pass (mmenc's FLOPs; it warms both up), then the median
+    seconds of each over ``repeats`` alternating runs."""
+    with torch.inference_mode():
+        with flop_counter() as counter:
+            mine = ours()
+        theirs = peer()
+        t_ours, t_peer = alternate(ours, peer, repeats, warm_up=False)
+    return mine, theirs, t_ours, t_peer, counter.get_total_flops()
