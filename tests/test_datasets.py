@@ -14,10 +14,12 @@ import pytest
 from PIL import Image
 
 from mmenc.comparison.datasets import (
+    NAMED_COLOURS,
     SHAPES,
     Dataset,
     DatasetError,
     Example,
+    generated_shapes,
     load_dataset,
 )
 from mmenc.inputs import decode_image
@@ -69,6 +71,54 @@ def test_shapes_are_balanced_deterministic_and_varied():
     assert len({e.input.tobytes() for e in first}) == 12
     corners = {e.input.getpixel((0, 0)) for e in first}
     assert len(corners) > 6  # backgrounds vary
+
+
+def test_generated_shapes_never_repeat_the_builtin_ones_and_can_leave_pairs_out():
+    more = generated_shapes(2, seed=1)
+    assert more.labels == list(SHAPES) and len(more) == 12
+    builtin = {e.input.tobytes() for e in load_dataset("shapes")}
+    assert not builtin & {e.input.tobytes() for e in more}
+    again = generated_shapes(2, seed=1)
+    assert [e.input.tobytes() for e in more] == [e.input.tobytes() for e in again]
+    coloured = generated_shapes(1, seed=2, colours=["red", "blue"], exclude={("red", "star")})
+    assert "red star" not in coloured.labels and "blue star" in coloured.labels
+    assert len(coloured.labels) == 11 and len(coloured) == 11
+    red = next(e.input for e in coloured if e.label == "red circle")
+    assert NAMED_COLOURS["red"] in {pixel for _, pixel in red.getcolors(96 * 96)}
+    with pytest.raises(ValueError, match=r"unknown colours.*'teal'"):
+        generated_shapes(1, seed=2, colours=["teal"])
+
+
+def test_split_holds_out_a_seeded_class_balanced_fraction():
+    data = load_dataset("topics")
+    rest, held = data.split(0.25, seed=3)
+    assert len(held) == 60 and len(rest) == 180
+    assert set(Counter(e.label for e in held).values()) == {10}
+    assert not {e.source for e in rest} & {e.source for e in held}
+    assert [e.source for e in data.split(0.25, seed=3)[1]] == [e.source for e in held]
+    assert rest.labels == held.labels == data.labels
+    for bad in (0, 1, 1.5):
+        with pytest.raises(ValueError, match="between 0 and 1"):
+            data.split(bad)
+
+
+def test_digits_test_is_the_fixed_fifth_left_out_of_training():
+    held = load_dataset("digits-test")
+    assert (held.name, len(held), held.labels) == ("digits-test", 359, [str(d) for d in range(10)])
+    train, same = load_dataset("digits").split(0.2, seed=0)
+    assert [e.source for e in held] == [e.source for e in same]
+    assert not {e.source for e in held} & {e.source for e in train}
+    words = load_dataset("digits-words-test")
+    assert [e.source for e in words] == [e.source for e in held]
+    assert words.labels[7] == "seven"
+
+
+def test_shapes_text_describes_each_shape_without_naming_it():
+    data = load_dataset("shapes-text")
+    assert data.modality == "text" and data.labels == sorted(SHAPES) and len(data) == 48
+    assert set(Counter(e.label for e in data).values()) == {8}
+    for example in data:
+        assert example.label not in example.input.lower(), example.input
 
 
 def _topic_rows() -> list[dict]:

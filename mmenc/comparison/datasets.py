@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import json
 import random
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
@@ -32,6 +32,7 @@ SHAPE_SIZE = 96
 SHAPES = ("circle", "cross", "hexagon", "square", "star", "triangle")
 SHAPES_PER_LABEL = 50
 _SHAPES_SEED = 20240604  # fixed: "shapes" is the same 300 images on every machine and run
+DIGITS_TEST_FRACTION, DIGITS_TEST_SEED = 0.2, 0  # the digits held out of lit-demo
 _DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 _SHOWN = 5  # bad rows quoted in an error message
 
@@ -115,12 +116,25 @@ class Dataset:
         if limit >= len(self):
             return self
         chosen = _balanced([e.label for e in self._examples], limit, seed)
+        return self._part(chosen, f"a class-balanced subset of {limit}, seed {seed}")
+
+    def split(self, fraction: float, seed: int = 0) -> tuple[Dataset, Dataset]:
+        """``(rest, held_out)``: a seeded, class-balanced ``fraction`` of the examples held out
+        (as ``subset`` picks them), and the others; each keeps the full label set."""
+        if not 0 < fraction < 1:
+            raise ValueError(f"fraction must be between 0 and 1, got {fraction!r}")
+        held = set(_balanced([e.label for e in self._examples], round(fraction * len(self)), seed))
+        rest = [i for i in range(len(self)) if i not in held]
+        note = f"{fraction:.0%} held out, seed {seed}"
+        return self._part(rest, f"without the {note}"), self._part(sorted(held), f"the {note}")
+
+    def _part(self, indices: Sequence[int], how: str) -> Dataset:
         return Dataset(
             self.name,
             self.modality,
-            [self._examples[i] for i in chosen],
+            [self._examples[i] for i in indices],
             labels=self.labels,
-            description=f"{self.description} (a class-balanced subset of {limit}, seed {seed})",
+            description=f"{self.description} ({how})",
             problems=self.problems,
             render=self._render,
         )
@@ -372,15 +386,21 @@ def _short(item: Any, width: int = 40) -> str:
 
 def topics() -> Dataset:
     """240 short English sentences, 40 in each of 6 topics, written for mmenc (Apache-2.0)."""
-    data = resources.files("mmenc.comparison").joinpath("data", "topics.jsonl")
-    column, rows = _jsonl_rows(data.read_text(encoding="utf-8").splitlines(), "topics.jsonl")
-    return _from_rows(
-        rows,
-        column,
-        name="topics",
-        folder=Path(),
-        description="240 short English sentences in 6 topics (40 each), written for mmenc",
+    return _packaged(
+        "topics", "240 short English sentences in 6 topics (40 each), written for mmenc"
     )
+
+
+def shapes_text() -> Dataset:
+    """48 sentences that describe one of the six ``shapes`` without naming it (8 each), written
+    for mmenc: the text side of the shapes task, to run text models on the same labels."""
+    return _packaged("shapes-text", "48 descriptions of the 6 shapes (8 each), written for mmenc")
+
+
+def _packaged(name: str, description: str) -> Dataset:
+    data = resources.files("mmenc.comparison").joinpath("data", f"{name}.jsonl")
+    column, rows = _jsonl_rows(data.read_text(encoding="utf-8").splitlines(), f"{name}.jsonl")
+    return _from_rows(rows, column, name=name, folder=Path(), description=description)
 
 
 def digits(words: bool = False) -> Dataset:
@@ -401,6 +421,22 @@ def digits(words: bool = False) -> Dataset:
         examples,
         labels=names,
         description="scikit-learn's 1,797 handwritten digits (UCI), upsampled to 64x64 RGB",
+        render=_render_digit,
+    )
+
+
+def digits_test(words: bool = False) -> Dataset:
+    """A fixed, class-balanced 20% of ``digits`` (359 images): the split that the shipped
+    ``lit-demo`` model never saw in training, to test it on. The split is drawn on the numeral
+    labels, so that ``words`` holds out the very same images."""
+    _, held_out = digits().split(DIGITS_TEST_FRACTION, seed=DIGITS_TEST_SEED)
+    names = dict(zip(held_out.labels, _DIGIT_WORDS if words else held_out.labels, strict=True))
+    return Dataset(
+        "digits-words-test" if words else "digits-test",
+        "image",
+        [replace(e, label=names[e.label]) for e in held_out._examples],
+        labels=list(names.values()),
+        description=held_out.description,
         render=_render_digit,
     )
 
@@ -428,25 +464,86 @@ def shapes() -> Dataset:
     )
 
 
+def generated_shapes(
+    per_label: int,
+    *,
+    seed: int,
+    colours: Sequence[str] | None = None,
+    exclude: Collection[tuple[str, str]] = (),
+) -> Dataset:
+    """``per_label`` more images per label, drawn like ``shapes()`` from another ``seed`` (the
+    built-in 300 come from a seed of their own, so training data made here never repeats them).
+
+    Without ``colours`` the labels are the shape names and each shape gets a random colour. With
+    ``colours`` (names from ``NAMED_COLOURS``) the labels are ``"<colour> <shape>"`` for every
+    pair but the ``(colour, shape)`` pairs in ``exclude``, and each shape is drawn in its colour
+    on a contrasting background: a set to test whether a model composes colour and shape.
+    """
+    unknown = sorted(set(colours or ()) - set(NAMED_COLOURS))
+    if unknown:
+        raise ValueError(f"unknown colours {unknown}; choose from {sorted(NAMED_COLOURS)}")
+    palette: list[str | None] = [*colours] if colours else [None]
+    kinds = [
+        (colour, shape) for colour in palette for shape in SHAPES if (colour, shape) not in exclude
+    ]
+    labels = [shape if colour is None else f"{colour} {shape}" for colour, shape in kinds]
+    examples = [
+        Example((seed, i, *kinds[i % len(kinds)]), labels[i % len(kinds)], f"shapes-{seed} #{i}")
+        for i in range(per_label * len(kinds))
+    ]
+    return Dataset(
+        f"shapes-{seed}",
+        "image",
+        examples,
+        labels=labels,
+        description=f"{len(examples)} rendered shapes ({', '.join(labels)}), seed {seed}",
+        render=_render_generated,
+    )
+
+
+NAMED_COLOURS: dict[str, tuple[int, int, int]] = {
+    "red": (215, 35, 35),
+    "orange": (245, 140, 25),
+    "yellow": (245, 220, 40),
+    "green": (35, 160, 55),
+    "blue": (40, 75, 215),
+    "purple": (135, 50, 180),
+}
+
+
 def _render_shape(index: int) -> Image.Image:
-    """Drawn at twice the size and downsampled, for smooth edges."""
-    rng = np.random.default_rng((_SHAPES_SEED, index))
+    return _draw_shape(np.random.default_rng((_SHAPES_SEED, index)), SHAPES[index % len(SHAPES)])
+
+
+def _render_generated(key: tuple[int, int, str | None, str]) -> Image.Image:
+    seed, index, colour, shape = key
+    rgb = NAMED_COLOURS[colour] if colour else None
+    return _draw_shape(np.random.default_rng((seed, index)), shape, rgb)
+
+
+def _draw_shape(
+    rng: np.random.Generator, shape: str, colour: tuple[int, int, int] | None = None
+) -> Image.Image:
+    """Drawn at twice the size and downsampled, for smooth edges. A named ``colour`` is bright
+    or dark by its luminance, and the background the opposite."""
     size = 2 * SHAPE_SIZE
     bright = bool(rng.random() < 0.5)  # a bright shape on a dark background, or the reverse
+    if colour is not None:
+        bright = 0.299 * colour[0] + 0.587 * colour[1] + 0.114 * colour[2] > 120
     image = _background(rng, size, dark=bright)
     low, high = (150, 256) if bright else (0, 110)
-    colour = tuple(int(c) for c in rng.integers(low, high, 3))
+    r, g, b = (int(c) for c in rng.integers(low, high, 3))  # drawn even when unused, so that
+    fill = colour or (r, g, b)  # size, place and angle come from the same draws either way
     radius = size * rng.uniform(0.22, 0.36)
     centre = rng.uniform(radius + 4, size - radius - 4, 2)
     angle = rng.uniform(-np.pi / 7, np.pi / 7)
     draw = ImageDraw.Draw(image)
-    shape = SHAPES[index % len(SHAPES)]
     if shape == "circle":
         x, y = centre
-        draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=colour)
+        draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=fill)
     else:
         points = _outline(shape) * radius
-        draw.polygon([tuple(p) for p in points @ _turn(angle).T + centre], fill=colour)
+        draw.polygon([tuple(p) for p in points @ _turn(angle).T + centre], fill=fill)
     return image.resize((SHAPE_SIZE, SHAPE_SIZE), Image.Resampling.LANCZOS)
 
 
@@ -494,7 +591,10 @@ def _background(rng: np.random.Generator, size: int, *, dark: bool) -> Image.Ima
 BUILTIN: dict[str, Callable[[], Dataset]] = {
     "digits": digits,
     "digits-words": lambda: digits(words=True),
+    "digits-test": digits_test,
+    "digits-words-test": lambda: digits_test(words=True),
     "shapes": shapes,
+    "shapes-text": shapes_text,
     "topics": topics,
 }
 
