@@ -83,6 +83,10 @@ def __getattr__(name: str) -> Any:
         from mmenc.comparison.report import ComparisonReport
 
         return ComparisonReport
+    if name == "train":  # imports torch, so only on demand
+        import mmenc.train
+
+        return mmenc.train
     if name == "ZeroShotClassifier":  # imports torch, so only on demand
         from mmenc.zeroshot import ZeroShotClassifier
 

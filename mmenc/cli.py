@@ -84,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print the results as JSON")
     _zero_shot_parser(commands)
     _compare_parser(commands)
+    _train_parser(commands)
     return parser
 
 
@@ -137,6 +138,51 @@ def _compare_parser(commands: Any) -> None:
     compare.add_argument("--device", help="cpu, cuda, mps (default: best available)")
     compare.add_argument("--dtype", choices=["float32", "bfloat16", "float16"])
     compare.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+
+
+def _train_parser(commands: Any) -> None:
+    train = commands.add_parser(
+        "train", help="train a model (lit: an image tower for a text encoder)"
+    )
+    kinds = train.add_subparsers(dest="trainer", required=True, metavar="TRAINER")
+    lit = kinds.add_parser(
+        "lit",
+        help="train a LiT image tower against a frozen text encoder",
+        description="Locked-image text tuning: train a timm image backbone plus a projection so "
+        "that images land where the frozen text encoder puts their captions. The result opens "
+        "with `mmenc.load(OUT)` and classifies images zero-shot with any label text.",
+    )
+    lit.add_argument("backbone", help="a timm architecture, e.g. mobilenetv3_small_050")
+    lit.add_argument(
+        "--dataset",
+        "-d",
+        required=True,
+        help="an ImageFolder directory, a .csv/.jsonl file, digits or shapes",
+    )
+    lit.add_argument("--out", type=Path, required=True, metavar="DIR", help="the model folder")
+    lit.add_argument("--text-encoder", default="minilm-l6", help="a text encoder (minilm-l6)")
+    lit.add_argument(
+        "--templates",
+        "-t",
+        action="append",
+        metavar="T",
+        help="caption templates with {} (repeat) or a template set name",
+    )
+    lit.add_argument("--epochs", type=int, default=10)
+    lit.add_argument("--batch-size", type=int, default=64)
+    lit.add_argument("--lr", type=float, default=1e-3)
+    lit.add_argument("--seed", type=int, default=0)
+    lit.add_argument("--image-size", type=int, help="input side in pixels (the backbone's own)")
+    lit.add_argument("--pretrained", action="store_true", help="start from timm's weights")
+    lit.add_argument(
+        "--validation",
+        type=float,
+        default=0.1,
+        help="fraction of each class held out for validation (0.1)",
+    )
+    lit.add_argument("--resume", action="store_true", help="continue from the last epoch saved")
+    lit.add_argument("--device", help="cpu, cuda, mps (default: best available)")
+    lit.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
 
 
 def _method_options(parser: argparse.ArgumentParser, several: bool = False) -> None:
@@ -407,15 +453,51 @@ def cmd_compare(args: argparse.Namespace) -> None:
     print(f"\nwrote report.md, results.csv, results.json and {plots} PNG plots to {args.out}/")
 
 
+def cmd_train(args: argparse.Namespace) -> None:
+    import logging
+
+    import mmenc.train
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    with _argument_errors(FileExistsError):
+        result = mmenc.train.lit(
+            args.backbone,
+            args.text_encoder,
+            args.dataset,
+            out_dir=args.out,
+            captions=_templates(args.templates) or mmenc.train.DEFAULT_CAPTIONS,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            seed=args.seed,
+            image_size=args.image_size,
+            pretrained=args.pretrained,
+            validation=args.validation,
+            resume=args.resume,
+            progress=not args.quiet,
+            device=args.device,
+        )
+    last = result.history[-1] if result.history else {}
+    top1 = last.get("val_top1")
+    print(
+        f"wrote {result.path}: {len(result.history)} epochs, final loss {last.get('loss')}, "
+        f"held-out zero-shot top-1 {'n/a' if top1 is None else f'{top1:.1%}'}; "
+        f"{len(result.skipped)} unreadable image(s) skipped"
+    )
+    print(f"use it: mmenc.load({str(result.path)!r})  or  mmenc compare --model {result.path} ...")
+
+
 @contextmanager
-def _argument_errors() -> Iterator[None]:
-    """A ValueError about the arguments (labels, templates, method, batch size) as a one-line
-    message, not a traceback; mmenc's own errors go on to ``main``."""
+def _argument_errors(*also: type[Exception]) -> Iterator[None]:
+    """A ValueError about the arguments (labels, templates, method, batch size), or one of the
+    ``also`` errors, as a one-line message, not a traceback; mmenc's own errors go on to
+    ``main``."""
+    caught: tuple[type[Exception], ...] = (ValueError, *also)
     try:
         yield
     except MmencError:
         raise
-    except ValueError as exc:
+    except caught as exc:
         raise SystemExit(f"mmenc: error: {exc}") from None
 
 
@@ -539,6 +621,7 @@ COMMANDS = {
     "run": cmd_run,
     "zero-shot": cmd_zero_shot,
     "compare": cmd_compare,
+    "train": cmd_train,
 }
 
 if __name__ == "__main__":

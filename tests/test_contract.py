@@ -1,4 +1,5 @@
-"""The Encoder contract, checked on every registered tiny encoder of every family."""
+"""The Encoder contract, checked on every registered tiny encoder of every family, and on the
+shipped lit-demo."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import torch
 
 import mmenc
 
-TINY = mmenc.list_encoders("tiny-*")
-TINY_TEXT = mmenc.list_encoders("tiny-*", modality="text")
-TINY_IMAGE = mmenc.list_encoders("tiny-*", modality="image")
+SHIPPED = ["lit-demo"]  # small enough to check like the tiny ones
+TINY = mmenc.list_encoders("tiny-*") + SHIPPED
+TINY_TEXT = mmenc.list_encoders("tiny-*", modality="text") + SHIPPED
+TINY_IMAGE = mmenc.list_encoders("tiny-*", modality="image") + SHIPPED
 
 
 @pytest.fixture(scope="module", params=TINY)
