@@ -50,6 +50,20 @@ def test_training_lowers_the_loss_and_saves_a_model_that_loads_the_same(tmp_path
     assert loaded.logit_scale == pytest.approx(result.history[-1]["logit_scale"], abs=1e-3)
 
 
+def test_validation_can_be_a_dataset_or_none(tmp_path):
+    pairs = _shape_pairs(2)
+    held = [(e.input, e.label) for e in generated_shapes(1, seed=12)]
+    result = mmenc.train.lit(
+        BACKBONE, "tiny-bert", pairs, out_dir=tmp_path / "a", epochs=1, validation=held, **TINY
+    )
+    assert 0 <= result.history[0]["val_top1"] <= 1
+    assert mmenc.load(str(result.path)).config["training"]["validation_images"] == 6
+    result = mmenc.train.lit(
+        BACKBONE, "tiny-bert", pairs, out_dir=tmp_path / "b", epochs=1, validation=0, **TINY
+    )
+    assert result.history[0]["val_top1"] is None
+
+
 def test_the_same_seed_gives_the_same_weights(tmp_path):
     pairs = _shape_pairs(2)
     a = mmenc.train.lit(BACKBONE, "tiny-bert", pairs, out_dir=tmp_path / "a", epochs=2, **TINY)

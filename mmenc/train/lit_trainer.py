@@ -95,7 +95,7 @@ def lit(
     image_size: int | None = None,
     pretrained: bool = False,
     backbone_options: dict[str, Any] | None = None,
-    validation: float | Any = 0.1,
+    validation: float | Any | None = 0.1,
     validation_templates: str | Sequence[str] | None = None,
     augment: bool = True,
     resume: bool = False,
@@ -110,8 +110,9 @@ def lit(
     can open again. ``dataset``: anything ``mmenc.comparison.datasets.load_dataset`` takes.
     ``captions``: templates with ``{}`` for the label (or a template set's name), or a function
     from a label to its captions. ``validation``: the fraction of each class held out (seeded),
-    or a dataset with the same labels; each epoch reports zero-shot top-1 on it with
-    ``validation_templates`` (default: the caption templates; ``"photo"`` for a function).
+    a dataset with the same labels, or 0 / None for none; each epoch reports zero-shot top-1
+    on it with ``validation_templates`` (default: the caption templates; ``"photo"`` for a
+    function).
     ``image_size`` defaults to the backbone's own input size.
 
     Unreadable images are skipped, logged and listed in the result; a dataset with fewer than
@@ -120,7 +121,8 @@ def lit(
     plan = _Plan.make(locals())
     out = plan.out
     state_dir = out / STATE_FOLDER
-    if not resume and (state_dir.exists() or (out / CONFIG_FILE).exists()):
+    existing = state_dir.exists() or (out / CONFIG_FILE).exists()
+    if existing and not resume:
         raise FileExistsError(
             f"{out} already holds a LiT model or checkpoint; pass resume=True (--resume) to "
             "continue it, or choose another out_dir"
@@ -152,9 +154,7 @@ def lit(
         "training": plan.record(data, bank, len(train.labels), len(val.labels)),
     }
     run = _Run(plan, tower, config, bank, train, val, encoder)
-    done = (
-        run.restore(out) if resume and (state_dir.exists() or (out / CONFIG_FILE).exists()) else 0
-    )
+    done = run.restore(out) if existing else 0
     for epoch in range(done, epochs):
         run.epoch(epoch)
         run.save(out, state_dir)
@@ -266,6 +266,8 @@ def _image_dataset(dataset: Any) -> Dataset:
 
 
 def _split(data: Dataset, validation: float | Any, seed: int) -> tuple[Dataset, Dataset]:
+    if validation is None or validation == 0:
+        return data, Dataset(f"{data.name}-validation", "image", [], labels=data.labels)
     if isinstance(validation, (int, float)) and not isinstance(validation, bool):
         return data.split(float(validation), seed)
     held = load_dataset(validation)
