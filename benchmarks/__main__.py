@@ -8,7 +8,7 @@ import platform
 
 import torch
 
-from benchmarks import images, nli, startup, text, zeroshot
+from benchmarks import images, memory, nli, startup, text, zeroshot
 from benchmarks.common import markdown
 
 
@@ -44,7 +44,13 @@ def main() -> None:
         "--memory-images", type=int, default=5000, help="files in the streaming check (0 skips)"
     )
     parser.add_argument(
-        "--dtypes", default="float32,bfloat16", help="comma-separated mmenc dtypes for text rows"
+        "--embed-texts", type=int, default=20000, help="texts for `mmenc embed` memory (0 skips)"
+    )
+    parser.add_argument(
+        "--embed-images", type=int, default=2000, help="files for `mmenc embed` memory (0 skips)"
+    )
+    parser.add_argument(
+        "--dtypes", default="float32,bfloat16", help="mmenc dtypes of the text and CLIP rows"
     )
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -61,12 +67,13 @@ def main() -> None:
         f"{matmul_peak(torch.float32):.0f} GFLOP/s float32, "
         f"{matmul_peak(torch.bfloat16):.0f} GFLOP/s bfloat16\n"
     )
-    rows = text.run(args.texts, args.repeats, tuple(args.dtypes.split(","))) if args.texts else []
+    dtypes = tuple(args.dtypes.split(","))
+    rows = text.run(args.texts, args.repeats, dtypes) if args.texts else []
     pipeline_texts = args.texts if args.pipeline_texts is None else args.pipeline_texts
     if pipeline_texts:
         rows += text.run_pipeline(pipeline_texts, args.repeats)
     if args.images:
-        rows += images.run(args.images, args.repeats)
+        rows += images.run(args.images, args.repeats, dtypes)
     if args.timm_images:
         rows += images.run_timm(args.timm_images, args.repeats)
     if args.nli_texts:
@@ -76,6 +83,8 @@ def main() -> None:
     print(markdown(rows))
     if args.memory_images:
         print("\n" + zeroshot.memory_table(args.memory_images))
+    if args.embed_texts or args.embed_images:
+        print("\n" + memory.table(memory.run(args.embed_texts, args.embed_images)))
     print("\n| start-up | median seconds | target |\n|---|---|---|")
     for label, seconds in startup.run():
         print(f"| `{label}` | {seconds:.3f} | < 0.5 s {'✓' if seconds < 0.5 else '✗'} |")

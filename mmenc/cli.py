@@ -264,6 +264,7 @@ def cmd_embed(args: argparse.Namespace) -> None:
     from tqdm.auto import tqdm
 
     import mmenc
+    from mmenc.runtime import release_freed_memory
 
     if args.out.suffix not in (".npy", ".jsonl"):
         raise SystemExit(f"mmenc: error: --out must end in .npy or .jsonl, not {args.out.name!r}")
@@ -282,6 +283,7 @@ def cmd_embed(args: argparse.Namespace) -> None:
         for chunk in _chunked(inputs, EMBED_CHUNK):
             rows = _encode_chunk(encode, chunk, written, modality, options)
             _write_rows(handle, args.out.suffix, written, chunk, rows, encoder.embed_dim)
+            release_freed_memory()
             written += len(chunk)
             bar.update(len(chunk))
         if written != count:

@@ -72,3 +72,19 @@ def seeded(seed: int | None, device: torch.device) -> Iterator[None]:
     with torch.random.fork_rng(devices=devices, device_type=None if kind == "cpu" else kind):
         torch.manual_seed(seed)
         yield
+
+
+def release_freed_memory() -> None:
+    """Give memory that torch has freed back to the operating system (glibc's ``malloc_trim``;
+    a no-op elsewhere). Batches of different lengths leave freed activation buffers of many
+    sizes in glibc's heaps, which it keeps: a long streaming run calls this between chunks so
+    that its resident memory stays flat (see docs/benchmarks.md, memory)."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return
+    trim = getattr(ctypes.CDLL(name), "malloc_trim", None)
+    if trim is not None:
+        trim(0)
