@@ -24,6 +24,7 @@ from mmenc.errors import (
     PluginWarning,
     UnknownEncoderError,
     UnknownTaskError,
+    UnsafeCheckpointError,
     UnsupportedModalityError,
     WeightsUnavailableError,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "TaskSpec",
     "UnknownEncoderError",
     "UnknownTaskError",
+    "UnsafeCheckpointError",
     "UnsupportedModalityError",
     "WeightsUnavailableError",
     "ZeroShotClassifier",

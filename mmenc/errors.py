@@ -47,6 +47,20 @@ class UnsupportedModalityError(MmencError, TypeError):
     """The encoder has no tower (or no shared space) for the asked modality."""
 
 
+class UnsafeCheckpointError(MmencError, ValueError):
+    """A pickle checkpoint holds objects other than tensors, which loading would execute."""
+
+    def __init__(self, where: str, cause: BaseException) -> None:
+        lines = str(cause).splitlines() or [""]
+        found = next((line.strip() for line in lines if "GLOBAL" in line.upper()), lines[0])
+        super().__init__(
+            f"refused to load {where}: its pickle checkpoint holds objects other than tensors "
+            f"({found[:200]}). mmenc loads pickles with "
+            "weights_only=True and never executes code from a checkpoint; get the weights as "
+            "safetensors (model.safetensors) from a source you trust."
+        )
+
+
 class WeightsUnavailableError(MmencError, OSError):
     """Weights are in no local folder nor the Hugging Face cache, and may not be downloaded."""
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import pickle
 from typing import TYPE_CHECKING, Any
 
-from mmenc.errors import MmencError, PluginLoadError, UnknownEncoderError
+from mmenc.errors import MmencError, PluginLoadError, UnknownEncoderError, UnsafeCheckpointError
 from mmenc.plugins import get_host
 from mmenc.specs import EncoderSpec
 
@@ -77,6 +78,8 @@ def load(
     check_fast(torch_device, torch_dtype)
     try:
         return spec.factory(name=spec.name, device=torch_device, dtype=torch_dtype, **options)
+    except pickle.UnpicklingError as exc:  # weights_only=True met a code-carrying pickle
+        raise UnsafeCheckpointError(f"encoder {spec.name!r}", exc) from exc
     except (MmencError, ValueError, TypeError):  # ours, or a bad option the user can fix
         raise
     except Exception as exc:  # a plugin bug or a broken install: say whose

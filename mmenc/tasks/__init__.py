@@ -16,12 +16,13 @@ import functools
 import importlib
 import json
 import logging
+import pickle
 import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mmenc.errors import MmencError, PluginLoadError, UnknownTaskError
+from mmenc.errors import MmencError, PluginLoadError, UnknownTaskError, UnsafeCheckpointError
 from mmenc.plugins import get_host
 from mmenc.specs import TaskSpec
 
@@ -140,6 +141,8 @@ def _build(
             revision=revision,
             **options,
         )
+    except pickle.UnpicklingError as exc:  # weights_only=True met a code-carrying pickle
+        raise UnsafeCheckpointError(f"{model!r} for task {spec.name!r}", exc) from exc
     except (MmencError, ValueError, TypeError):  # ours, or a bad option the user can fix
         raise
     except Exception as exc:  # a plugin bug or a broken install: say whose
