@@ -8,7 +8,7 @@ import platform
 
 import torch
 
-from benchmarks import images, memory, nli, startup, text, zeroshot
+from benchmarks import images, memory, nli, ray_embed, startup, text, zeroshot
 from benchmarks.common import markdown
 
 
@@ -50,6 +50,12 @@ def main() -> None:
         "--embed-images", type=int, default=2000, help="files for `mmenc embed` memory (0 skips)"
     )
     parser.add_argument(
+        "--ray-texts",
+        type=int,
+        default=2000,
+        help="texts through Ray Data with 2 actors (needs mmenc[ray]; 0 skips)",
+    )
+    parser.add_argument(
         "--dtypes", default="float32,bfloat16", help="mmenc dtypes of the text and CLIP rows"
     )
     args = parser.parse_args()
@@ -80,6 +86,10 @@ def main() -> None:
         rows += nli.run(args.nli_texts, args.repeats)
     if args.zeroshot_images:
         rows += zeroshot.run(args.zeroshot_images, args.zeroshot_peer_images, args.repeats)
+    if args.ray_texts and ray_embed.available():
+        rows += ray_embed.run(args.ray_texts, args.repeats)
+    elif args.ray_texts:
+        print("skipping the Ray Data row: install mmenc[ray] (pip install 'mmenc[ray]')\n")
     print(markdown(rows))
     if args.memory_images:
         print("\n" + zeroshot.memory_table(args.memory_images))

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from PIL import Image
 from tqdm.auto import tqdm
 
+from mmenc._locks import lock_of
 from mmenc.errors import InvalidInputError, UnsupportedModalityError
 from mmenc.inputs import as_batch, decode_image, modality_of, text_problems
 
@@ -95,13 +96,14 @@ class BaseEncoder:
             raise InvalidInputError(problems, "text")
         bad = {i for i, _ in problems}
         good = [i for i in range(len(items)) if i not in bad]
-        lengths = dict(zip(good, self._text_lengths([items[i] for i in good]), strict=True))
-        order = sorted(good, key=lambda i: -lengths[i])
         out = self._empty(len(items))
-        with torch.inference_mode(), self._bar(len(order), progress, "text") as bar:
-            for chunk in _chunks(order, batch_size):
-                out[chunk] = self._embed_texts([items[i] for i in chunk]).float().cpu()
-                bar.update(len(chunk))
+        with lock_of(self):  # the tokenizer is shared state: one thread's texts at a time
+            lengths = dict(zip(good, self._text_lengths([items[i] for i in good]), strict=True))
+            order = sorted(good, key=lambda i: -lengths[i])
+            with torch.inference_mode(), self._bar(len(order), progress, "text") as bar:
+                for chunk in _chunks(order, batch_size):
+                    out[chunk] = self._embed_texts([items[i] for i in chunk]).float().cpu()
+                    bar.update(len(chunk))
         return _finish(out, normalize)
 
     def encode_image(

@@ -6,6 +6,7 @@ import argparse
 import itertools
 import json
 import os
+import re
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -42,10 +43,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--texts-file", type=Path, metavar="F", help="a UTF-8 file, one text a line"
     )
     source.add_argument("images", nargs="*", default=[], metavar="IMAGE", help="image files")
-    embed.add_argument("--out", type=Path, required=True, help="output FILE.npy or FILE.jsonl")
+    _input_option(source)
+    embed.add_argument(
+        "--out",
+        "--output",
+        dest="out",
+        required=True,
+        help="output FILE.npy or FILE.jsonl; with --engine ray, a DIR.parquet folder",
+    )
     embed.add_argument("--batch-size", type=int, default=32)
     embed.add_argument("--no-normalize", action="store_true", help="keep raw embedding norms")
     embed.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _engine_options(embed)
 
     similarity = commands.add_parser(
         "similarity",
@@ -104,10 +113,16 @@ def _zero_shot_parser(commands: Any) -> None:
     source.add_argument(
         "inputs", nargs="*", default=[], metavar="INPUT", help="image files or folders of images"
     )
+    _input_option(source)
     _method_options(zero_shot)
     zero_shot.add_argument("--top-k", type=int, default=5, help="labels shown per input (5)")
     zero_shot.add_argument("--batch-size", type=int, default=32)
     zero_shot.add_argument("--json", action="store_true", help="print the results as JSON")
+    zero_shot.add_argument(
+        "--out", "--output", dest="out", help="with --engine ray: the output DIR.parquet folder"
+    )
+    zero_shot.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    _engine_options(zero_shot)
 
 
 def _compare_parser(commands: Any) -> None:
@@ -201,6 +216,40 @@ def _method_options(parser: argparse.ArgumentParser, several: bool = False) -> N
     )
 
 
+def _input_option(source: Any) -> None:
+    source.add_argument(
+        "--input",
+        metavar="PATH",
+        help="with --engine ray: a Parquet, CSV or JSON Lines file, a glob or folder of them, "
+        "or a folder of images",
+    )
+
+
+def _engine_options(parser: argparse.ArgumentParser) -> None:
+    ray = parser.add_argument_group("engine", "run on Ray Data (pip install 'mmenc[ray]')")
+    ray.add_argument(
+        "--engine",
+        choices=["local", "ray"],
+        default="local",
+        help="local: this process (default); ray: Ray actors, on a local Ray instance or the "
+        "cluster at --address, reading --input and writing --out DIR.parquet",
+    )
+    ray.add_argument("--address", help="join this Ray cluster (auto, HOST:6379, ray://HOST:10001)")
+    ray.add_argument(
+        "--column", help="the column of --input holding the inputs (text; bytes for images)"
+    )
+    ray.add_argument(
+        "--modality",
+        choices=["text", "image"],
+        help="what the column holds (default: image for a folder of images, else text)",
+    )
+    ray.add_argument(
+        "--concurrency", type=int, default=1, help="Ray actors, each with its own model (1)"
+    )
+    ray.add_argument("--num-gpus", type=float, default=0, help="GPUs per actor (0: CPU)")
+    ray.add_argument("--preserve-order", action="store_true", help="write the rows in input order")
+
+
 def _model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", "-m", required=True, help="registry name, hf:ORG/NAME, path...")
     parser.add_argument("--device", help="cpu, cuda, mps (default: best available)")
@@ -264,13 +313,17 @@ def cmd_embed(args: argparse.Namespace) -> None:
     from tqdm.auto import tqdm
 
     import mmenc
-    from mmenc.runtime import release_freed_memory
+    from mmenc.runtime import release_freed_memory, stream_memory
 
+    if _check_engine(args) == "ray":
+        return _run_on_ray(args, "embed")
+    args.out = Path(args.out)
     if args.out.suffix not in (".npy", ".jsonl"):
         raise SystemExit(f"mmenc: error: --out must end in .npy or .jsonl, not {args.out.name!r}")
     if not args.out.parent.is_dir():
         raise SystemExit(f"mmenc: error: the folder of --out does not exist: {args.out.parent}")
     count, inputs = _embed_inputs(args)
+    stream_memory()
     encoder = mmenc.load(args.model, device=args.device, dtype=args.dtype)
     modality = "image" if args.images else "text"
     encode = encoder.encode_image if args.images else encoder.encode_text
@@ -346,6 +399,126 @@ def _write_rows(
     handle.flush()
 
 
+def _check_engine(args: argparse.Namespace) -> str:
+    """The engine, once its options agree: --input and --address are for Ray, which reads
+    only --input and needs --out DIR.parquet."""
+    if args.engine == "local":
+        for option in ("input", "address"):
+            if getattr(args, option) is not None:
+                raise SystemExit(f"mmenc: error: --{option} is for --engine ray")
+        return "local"
+    if args.input is None:
+        raise SystemExit(
+            "mmenc: error: --engine ray reads --input PATH (a Parquet, CSV or JSON Lines file, a "
+            "glob or folder of them, or a folder of images), not texts or files listed"
+        )
+    if args.out is None or not str(args.out).rstrip("/").endswith(".parquet"):
+        raise SystemExit(f"mmenc: error: --engine ray writes --out DIR.parquet, not {args.out!r}")
+    if args.device is not None:
+        raise SystemExit("mmenc: error: with --engine ray, actors use a GPU when --num-gpus > 0")
+    local = None if "://" in args.out else Path(args.out)
+    if local is not None and local.exists() and (local.is_file() or any(local.iterdir())):
+        raise SystemExit(f"mmenc: error: --out {args.out} exists; remove it or choose another")
+    return "ray"
+
+
+def _run_on_ray(args: argparse.Namespace, command: str) -> None:
+    """Embed or classify --input on Ray, write --out, and report the rows and the bad rows."""
+    import logging
+
+    try:
+        import ray.data
+
+        from mmenc.integrations import ray as engine
+    except ImportError as exc:
+        raise SystemExit(
+            f"mmenc: error: --engine ray needs Ray Data ({exc}): pip install 'mmenc[ray]'"
+        ) from None
+    if getattr(args, "method", None) not in (None, "similarity"):
+        raise SystemExit("mmenc: error: --engine ray classifies by similarity only")
+    out = args.out if "://" in args.out else str(Path(args.out).resolve())
+    engine.connect(args.address)
+    ray.data.DataContext.get_current().enable_progress_bars = not args.no_progress
+    logging.getLogger("ray.data").setLevel(logging.WARNING)  # not a line per operator
+    options = dict(
+        column=args.column,
+        modality=args.modality,
+        batch_size=args.batch_size,
+        concurrency=args.concurrency,
+        num_gpus=args.num_gpus,
+        dtype=args.dtype,
+        preserve_order=args.preserve_order,
+    )
+    with _argument_errors(FileNotFoundError), _ray_errors():
+        if command == "embed":
+            dataset = engine.embed(
+                args.input, args.model, normalize=not args.no_normalize, **options
+            )
+        else:
+            dataset = engine.classify(
+                args.input,
+                args.model,
+                _split_labels(args.labels),
+                templates=_templates(args.templates),
+                **options,
+            )
+        engine.write_parquet(dataset, out)
+    if "://" not in out and not Path(out).is_dir():  # Ray writes no folder for no rows
+        summary = engine.Summary(0, 0)
+    else:
+        summary = engine.summarize(ray.data.read_parquet(out))  # reads the error column
+    what = "embedding" if command == "embed" else "label and score"
+    print(
+        f"wrote {summary.rows} rows to {out}; {summary.bad} bad rows (null {what}, the reason in "
+        f"the {engine.ERROR_COLUMN} column)",
+        file=sys.stderr,
+    )
+    for reason in summary.reasons:
+        print(f"  e.g. {reason}", file=sys.stderr)
+
+
+@contextmanager
+def _ray_errors() -> Iterator[None]:
+    """An mmenc error raised on a Ray actor (an unknown model, weights missing on a worker) as
+    itself, without Ray's wrapping and remote traceback."""
+    from ray.exceptions import RayError
+
+    try:
+        yield
+    except RayError as exc:
+        cause = _original_error(exc)
+        if cause is not None and cause is not exc:
+            raise cause from None
+        reason = _remote_reason(str(exc))
+        if reason is None:
+            raise
+        raise MmencError(reason) from None  # an actor died in __init__: only its message came
+
+
+def _remote_reason(text: str) -> str | None:
+    """The message of the last ``module.SomeError: message`` line of a remote traceback."""
+    for line in reversed(text.splitlines()):
+        found = re.match(r"([\w.]+(?:Error|Exception)): (.+)", line.strip())
+        if found and not found.group(1).startswith("ray."):
+            return found.group(2)
+    return None
+
+
+def _original_error(exc: BaseException) -> BaseException | None:
+    """The mmenc error or ValueError inside Ray's wrappers (RayTaskError, UserCodeException),
+    or None when there is none."""
+    found: BaseException | None = None
+    current: BaseException | None = exc
+    for _ in range(10):  # wrappers nest a few levels at most
+        if current is None:
+            break
+        if isinstance(current, (MmencError, ValueError)):
+            found = current
+        inner = getattr(current, "cause", None)
+        current = inner if isinstance(inner, BaseException) else current.__cause__
+    return found
+
+
 def cmd_similarity(args: argparse.Namespace) -> None:
     import mmenc
 
@@ -405,6 +578,10 @@ def cmd_run(args: argparse.Namespace) -> None:
 def cmd_zero_shot(args: argparse.Namespace) -> None:
     from mmenc.zeroshot import ZeroShotClassifier
 
+    if _check_engine(args) == "ray":
+        return _run_on_ray(args, "zero-shot")
+    if args.out is not None:
+        raise SystemExit("mmenc: error: --out is for --engine ray; the local engine prints")
     inputs: list[Any] = args.text or _image_files(args.inputs)
     with _argument_errors():
         classifier = ZeroShotClassifier(

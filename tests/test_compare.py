@@ -216,7 +216,7 @@ def test_cli_zero_shot_errors_are_clear(tmp_path, capsys):
         main(["zero-shot", "-m", "tiny-clip", "--labels", "a,b", str(tmp_path)])
     with pytest.raises(SystemExit, match="2"):
         main(["zero-shot", "-m", "tiny-clip", "--labels", "a,b"])
-    assert "one of the arguments --text INPUT is required" in capsys.readouterr().err
+    assert "one of the arguments --text INPUT --input is required" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="repeats label 0"):
         main(["zero-shot", "-m", "tiny-bert", "--labels", "a,a", "--text", "x"])
     with pytest.raises(SystemExit, match=r"\{\}"):

@@ -8,6 +8,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from mmenc._locks import lock_of
 from mmenc.errors import InvalidInputError
 from mmenc.inputs import check_text
 
@@ -71,7 +72,8 @@ class Pipeline:
             raise InvalidInputError(
                 problems, what=f"{self.task} input", fix="Fix or drop these items and call again."
             )
-        results = self._run(items, options)
+        with lock_of(self):  # a tokenizer or model state shared between threads
+            results = self._run(items, options)
         return results[0] if single else results
 
     def _is_single(self, inputs: Any) -> bool:
