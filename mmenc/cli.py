@@ -771,6 +771,14 @@ def _atomic_output(final: Path) -> Iterator[Path]:
     try:
         yield temporary
         os.replace(temporary, final)
+    except OSError as exc:
+        if exc.filename not in (None, str(temporary), str(final)):
+            raise  # not the output: an input that could not be read
+        earlier = f"the earlier {final} is left as it was" if final.exists() else "no output"
+        raise SystemExit(
+            f"mmenc: error: cannot write {final}: {exc.strerror or exc} ({earlier}); free some "
+            "space or choose a writable folder, and run again"
+        ) from None
     finally:
         temporary.unlink(missing_ok=True)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import subprocess
@@ -179,3 +180,27 @@ def test_embed_texts_file_not_utf8_names_the_line(tmp_path):
             ]
         )
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("code", "message"), [(errno.ENOSPC, "No space left"), (errno.EACCES, "Permission denied")]
+)
+def test_embed_write_failure_is_one_line_and_keeps_the_earlier_output(
+    tmp_path, monkeypatch, code, message
+):
+    """A full disk or a read-only folder (simulated: tests run as root, so chmod cannot make one)
+    gives one clear line, leaves no temporary file, and the earlier output untouched."""
+    import mmenc.cli
+
+    out = tmp_path / "emb.npy"
+    assert main(["embed", "-m", "tiny-bert", "--text", "a cat", "--out", str(out)]) == 0
+    earlier = out.read_bytes()
+
+    def failing_write(*args, **kwargs):
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(mmenc.cli, "_write_rows", failing_write)
+    with pytest.raises(SystemExit, match=f"cannot write {out}: {message}.*left as it was"):
+        main(["embed", "-m", "tiny-bert", "--text", "a dog", "--out", str(out)])
+    assert out.read_bytes() == earlier
+    assert [p.name for p in tmp_path.iterdir()] == ["emb.npy"]
