@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
 import re
@@ -11,9 +10,10 @@ import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
-from mmenc.errors import InvalidInputError, MmencError
+from mmenc.embed_job import DEFAULT_CHUNK
+from mmenc.errors import MmencError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff"}
 
@@ -33,7 +33,26 @@ def build_parser() -> argparse.ArgumentParser:
     info = commands.add_parser("info", help="describe one encoder name")
     info.add_argument("name")
 
-    commands.add_parser("plugins", help="list plugins, with the error of each that failed")
+    plugins = commands.add_parser(
+        "plugins",
+        help="list plugins, with the error of each that failed",
+        description="List the installed plugins, with the error of each that failed. Listing "
+        "calls no factory; --check also loads every encoder the plugins register (on cpu, never "
+        "downloading) to find one that crashes or hangs, and exits with 1 if a plugin failed.",
+    )
+    plugins.add_argument(
+        "--check",
+        nargs="*",
+        metavar="PLUGIN",
+        help="load each registered encoder of every plugin, or of the named ones (slow: it "
+        "loads the models; one not downloaded is skipped)",
+    )
+    plugins.add_argument(
+        "--timeout",
+        type=float,
+        metavar="S",
+        help="with --check: seconds each encoder may take (MMENC_LOAD_TIMEOUT, else 60)",
+    )
 
     embed = commands.add_parser("embed", help="embed texts or image files into .npy or .jsonl")
     _model_options(embed)
@@ -54,6 +73,19 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_argument("--batch-size", type=int, default=32)
     embed.add_argument("--no-normalize", action="store_true", help="keep raw embedding norms")
     embed.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    embed.add_argument(
+        "--chunk-size",
+        type=int,
+        default=DEFAULT_CHUNK,
+        metavar="N",
+        help=f"inputs embedded and saved at a time: a stopped run loses at most one chunk "
+        f"({DEFAULT_CHUNK})",
+    )
+    embed.add_argument(
+        "--resume",
+        action="store_true",
+        help="go on from the rows an interrupted run saved in OUT.partial, embedding only the rest",
+    )
     _engine_options(embed)
 
     similarity = commands.add_parser(
@@ -294,9 +326,12 @@ def cmd_info(args: argparse.Namespace) -> None:
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
+    """The plugin table; ``--check`` loads each plugin's encoders too (exit 1 if one failed)."""
     import mmenc
 
     plugins = mmenc.list_plugins()
+    if args.check is not None:
+        return _check_plugins(plugins, args.check, args.timeout)
     rows = [
         (p.name, p.distribution or "-", p.version or "-", p.status, p.error or "") for p in plugins
     ]
@@ -304,16 +339,40 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return 0
 
 
-EMBED_CHUNK = 1024
-"""Inputs per encode call of ``mmenc embed``: memory stays bounded whatever the number of inputs,
-while texts are still sorted by length within a chunk, so that batches pad little."""
+def _check_plugins(plugins: list[Any], names: list[str], timeout: float | None) -> int:
+    """Load the encoders of ``names`` (every plugin if empty); 1 if a plugin failed, else 0."""
+    from mmenc.registry import check_plugin, load_timeout
+
+    unknown = sorted(set(names) - {p.name for p in plugins})
+    if unknown:
+        known = ", ".join(p.name for p in plugins)
+        raise SystemExit(f"mmenc: error: no plugin named {', '.join(unknown)} (known: {known})")
+    try:
+        load_timeout(timeout)
+    except ValueError as exc:
+        raise SystemExit(f"mmenc: error: --timeout: {exc}") from None
+    plugins = [p for p in plugins if not names or p.name in names]
+    loaded = [p.name for p in plugins if p.status == "loaded"]
+    checks = {name: check_plugin(name, timeout=timeout) for name in loaded}
+    rows = []
+    for p in plugins:
+        check = checks.get(p.name)
+        verdict, error = (check.status, check.error) if check else ("-", None)
+        cells = (p.name, p.distribution or "-", p.version or "-", p.status, verdict)
+        rows.append((*cells, error or p.error or ""))
+    _print_table(["plugin", "distribution", "version", "status", "check", "error"], rows)
+    skipped = sorted(name for check in checks.values() for name in check.not_downloaded)
+    if skipped:
+        note = f"not checked, not downloaded (--check never downloads): {', '.join(skipped)}"
+        print(note, file=sys.stderr)
+    statuses = [p.status for p in plugins] + [check.status for check in checks.values()]
+    return 1 if "failed" in statuses else 0
 
 
 def cmd_embed(args: argparse.Namespace) -> None:
-    from tqdm.auto import tqdm
-
     import mmenc
-    from mmenc.runtime import release_freed_memory, stream_memory
+    from mmenc.embed_job import EmbedJob, PartialOutput, embed_to_file
+    from mmenc.runtime import stream_memory
 
     if _check_engine(args) == "ray":
         return _run_on_ray(args, "embed")
@@ -322,26 +381,32 @@ def cmd_embed(args: argparse.Namespace) -> None:
         raise SystemExit(f"mmenc: error: --out must end in .npy or .jsonl, not {args.out.name!r}")
     if not args.out.parent.is_dir():
         raise SystemExit(f"mmenc: error: the folder of --out does not exist: {args.out.parent}")
+    if args.chunk_size < 1:
+        raise SystemExit(f"mmenc: error: --chunk-size must be at least 1, not {args.chunk_size}")
+    partial = PartialOutput(args.out)
+    partial.check(args.resume)
     count, inputs = _embed_inputs(args)
     stream_memory()
     encoder = mmenc.load(args.model, device=args.device, dtype=args.dtype)
-    modality = "image" if args.images else "text"
+    job = EmbedJob(
+        model=encoder.name,
+        device=str(encoder.device),
+        dtype=str(encoder.dtype).removeprefix("torch."),
+        modality="image" if args.images else "text",
+        normalize=not args.no_normalize,
+        batch_size=args.batch_size,
+        chunk_size=args.chunk_size,
+        dim=encoder.embed_dim,
+        suffix=args.out.suffix,
+    )
     encode = encoder.encode_image if args.images else encoder.encode_text
-    options = dict(batch_size=args.batch_size, normalize=not args.no_normalize)
-    written = 0
-    bar = tqdm(total=count, disable=args.no_progress, unit=modality, desc=encoder.name, leave=False)
-    with _atomic_output(args.out) as temporary, temporary.open("wb") as handle, bar:
-        if args.out.suffix == ".npy":
-            _npy_header(handle, (count, encoder.embed_dim))
-        for chunk in _chunked(inputs, EMBED_CHUNK):
-            rows = _encode_chunk(encode, chunk, written, modality, options)
-            _write_rows(handle, args.out.suffix, written, chunk, rows, encoder.embed_dim)
-            release_freed_memory()
-            written += len(chunk)
-            bar.update(len(chunk))
-        if written != count:
-            raise SystemExit(f"mmenc: error: {args.texts_file} changed while it was read")
-    print(f"wrote {count} x {encoder.embed_dim} embeddings to {args.out}", file=sys.stderr)
+    rows, reused = embed_to_file(
+        encode, inputs, count, args.out, job, resume=args.resume, progress=not args.no_progress
+    )
+    if args.texts_file is not None and rows != count:
+        raise SystemExit(f"mmenc: error: {args.texts_file} changed while it was read")
+    resumed = f" ({reused:,} reused from the interrupted run)" if args.resume else ""
+    print(f"wrote {rows} x {encoder.embed_dim} embeddings to {args.out}{resumed}", file=sys.stderr)
 
 
 def _embed_inputs(args: argparse.Namespace) -> tuple[int, Iterable[str]]:
@@ -353,52 +418,6 @@ def _embed_inputs(args: argparse.Namespace) -> tuple[int, Iterable[str]]:
     return sum(1 for _ in _text_lines(args.texts_file)), _text_lines(args.texts_file)
 
 
-def _chunked(items: Iterable[str], size: int) -> Iterator[list[str]]:
-    iterator = iter(items)
-    while chunk := list(itertools.islice(iterator, size)):
-        yield chunk
-
-
-def _encode_chunk(
-    encode: Any, chunk: list[str], start: int, modality: str, options: dict[str, Any]
-) -> Any:
-    """One chunk's embeddings as a float32 array; a bad input is named by its place among all
-    the inputs, not within the chunk."""
-    import numpy as np
-
-    try:
-        vectors = encode(chunk, progress=False, **options)
-    except InvalidInputError as exc:
-        problems = [(start + index, why) for index, why in exc.problems]
-        fix = "Fix or remove these inputs (counted from 0, in input order) and run again."
-        raise InvalidInputError(problems, modality, fix) from None
-    return np.ascontiguousarray(vectors.numpy(), dtype=np.float32)
-
-
-def _npy_header(handle: BinaryIO, shape: tuple[int, int]) -> None:
-    """The header ``numpy.save`` writes for a float32 C-order array of ``shape``; the rows
-    follow it, chunk by chunk."""
-    import numpy as np
-
-    descr = np.lib.format.dtype_to_descr(np.dtype(np.float32))
-    header = {"descr": descr, "fortran_order": False, "shape": shape}
-    np.lib.format.write_array_header_1_0(handle, header)
-
-
-def _write_rows(
-    handle: BinaryIO, suffix: str, start: int, inputs: list[str], rows: Any, dim: int
-) -> None:
-    if rows.shape != (len(inputs), dim):  # the .npy header promised this shape
-        raise RuntimeError(f"the encoder returned {rows.shape} for {len(inputs)} inputs of {dim}")
-    if suffix == ".npy":
-        handle.write(rows.tobytes())
-        return
-    for index, (item, row) in enumerate(zip(inputs, rows.tolist(), strict=True), start):
-        line = json.dumps({"index": index, "input": item, "embedding": row}) + "\n"
-        handle.write(line.encode("utf-8"))
-    handle.flush()
-
-
 def _check_engine(args: argparse.Namespace) -> str:
     """The engine, once its options agree: --input and --address are for Ray, which reads
     only --input and needs --out DIR.parquet."""
@@ -407,6 +426,11 @@ def _check_engine(args: argparse.Namespace) -> str:
             if getattr(args, option) is not None:
                 raise SystemExit(f"mmenc: error: --{option} is for --engine ray")
         return "local"
+    if getattr(args, "resume", False):
+        raise SystemExit(
+            "mmenc: error: --resume is for --engine local; a Ray job writes its Parquet "
+            "folder in one go"
+        )
     if args.input is None:
         raise SystemExit(
             "mmenc: error: --engine ray reads --input PATH (a Parquet, CSV or JSON Lines file, a "
@@ -761,26 +785,6 @@ def _text_lines(path: Path) -> Iterator[str]:
                     f"{exc.start + 1}: {exc.reason}"
                 ) from None
             yield from text.splitlines()
-
-
-@contextmanager
-def _atomic_output(final: Path) -> Iterator[Path]:
-    """A temporary name beside ``final`` to write to, renamed to ``final`` when the block
-    succeeds: never a half-written output under the final name."""
-    temporary = final.with_name(f".{final.name}.{os.getpid()}.tmp")
-    try:
-        yield temporary
-        os.replace(temporary, final)
-    except OSError as exc:
-        if exc.filename not in (None, str(temporary), str(final)):
-            raise  # not the output: an input that could not be read
-        earlier = f"the earlier {final} is left as it was" if final.exists() else "no output"
-        raise SystemExit(
-            f"mmenc: error: cannot write {final}: {exc.strerror or exc} ({earlier}); free some "
-            "space or choose a writable folder, and run again"
-        ) from None
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def _label(item: str | Path, width: int = 28) -> str:

@@ -2,7 +2,8 @@
 
 It is built on first use and cached. Each plugin is loaded and called on its own, so one that
 fails to import, implements a misspelled hook or yields an invalid record is reported by
-``list_plugins()`` and left out, while every other plugin keeps working.
+``list_plugins()`` and left out, while every other plugin keeps working. An encoder whose
+factory crashes or hangs in ``mmenc.load`` is remembered against its plugin too.
 """
 
 from __future__ import annotations
@@ -27,7 +28,12 @@ ENTRY_POINT_GROUP = "mmenc"
 
 @dataclass(frozen=True)
 class PluginInfo:
-    """One plugin as the host saw it: ``status`` is "loaded", "failed" or "disabled"."""
+    """One plugin as the host saw it: ``status`` is "loaded", "failed" or "disabled".
+
+    "failed" means the plugin is left out: none of its hooks is called. A loaded plugin may
+    still carry an ``error``: the first of its registered encoders that failed or timed out in
+    ``mmenc.load``. It stays "loaded", because its hooks and its other encoders still work.
+    """
 
     name: str
     distribution: str | None
@@ -76,7 +82,7 @@ class PluginHost:
         name = name or getattr(plugin, "__name__", None) or repr(plugin)
         if self.pm.has_plugin(name):
             raise PluginConflictError(
-                f"two plugins are named {name!r}: {self._who(name)} and one from "
+                f"two plugins are named {name!r}: {self.who(name)} and one from "
                 f"{distribution or 'no distribution'}. Uninstall one, or disable it with "
                 "MMENC_DISABLE_PLUGINS."
             )
@@ -158,7 +164,7 @@ class PluginHost:
                     if key in owner:
                         raise PluginConflictError(
                             f"{what} name {key!r} is registered twice: by plugin "
-                            f"{self._who(owner[key])} and by plugin {self._who(plugin_name)}. "
+                            f"{self.who(owner[key])} and by plugin {self.who(plugin_name)}. "
                             "Uninstall or disable one of them (MMENC_DISABLE_PLUGINS=name)."
                         )
                     owner[key] = plugin_name
@@ -166,7 +172,14 @@ class PluginHost:
                 records[item.name] = item
         return records, aliases
 
-    def _who(self, plugin_name: str) -> str:
+    def note_encoder_failure(self, plugin_name: str, error: str) -> None:
+        """Show ``error`` against a loaded plugin whose encoder failed to load (the first one)."""
+        info = self.plugins.get(plugin_name)
+        if info is not None and info.status == "loaded" and info.error is None:
+            self.plugins[plugin_name] = replace(info, error=error)
+
+    def who(self, plugin_name: str) -> str:
+        """The plugin's name and distribution, for messages."""
         info = self.plugins.get(plugin_name)
         dist = info.distribution if info and info.distribution else "no distribution"
         return f"{plugin_name!r} (from {dist})"

@@ -117,9 +117,6 @@ _TEXTS = ["a", "b c d e f", "the cat sat on the mat", "x y", "one\u2028two", "",
 def test_embed_streams_in_chunks_with_the_rows_of_one_call(tmp_path, monkeypatch, capsys):
     """Chunks of 3 (batches of 2): the same rows as one encode_text call over all the lines,
     the .npy readable as numpy.save writes it, the .jsonl indexed across chunks."""
-    import mmenc.cli
-
-    monkeypatch.setattr(mmenc.cli, "EMBED_CHUNK", 3)
     texts = tmp_path / "t.txt"
     texts.write_text("\r\n".join(_TEXTS) + "\n", encoding="utf-8")
     lines = "\n".join(_TEXTS).splitlines()  # U+2028 ends a line, as str.splitlines has it
@@ -127,7 +124,7 @@ def test_embed_streams_in_chunks_with_the_rows_of_one_call(tmp_path, monkeypatch
     for suffix in (".npy", ".jsonl"):
         out = tmp_path / f"e{suffix}"
         args = ["embed", "-m", "tiny-bert", "--texts-file", str(texts), "--out", str(out)]
-        assert main([*args, "--batch-size", "2"]) == 0
+        assert main([*args, "--batch-size", "2", "--chunk-size", "3"]) == 0
     assert f"wrote {len(lines)} x 32 embeddings" in capsys.readouterr().err
     array = np.load(tmp_path / "e.npy")
     assert array.dtype == np.float32 and array.shape == expected.shape
@@ -137,28 +134,26 @@ def test_embed_streams_in_chunks_with_the_rows_of_one_call(tmp_path, monkeypatch
     np.testing.assert_allclose([r["embedding"] for r in rows], array, rtol=0, atol=1e-6)
 
 
-def test_embed_image_chunks_and_a_bad_file_mid_way(tmp_path, monkeypatch, sample_images, capsys):
+def test_embed_image_chunks_and_a_bad_file_mid_way(tmp_path, sample_images, capsys):
     """Images a chunk at a time give one call's rows; a bad file in a later chunk is named by
-    its place among all the inputs, and neither the output nor a temporary file is left."""
-    import mmenc.cli
-
-    monkeypatch.setattr(mmenc.cli, "EMBED_CHUNK", 2)
+    its place among all the inputs, no output is written, and the chunks before it are kept
+    for --resume."""
     paths = []
     for n, image in enumerate(sample_images):
         paths.append(tmp_path / f"img{n}.png")
         image.save(paths[-1])
     out = tmp_path / "images.npy"
     args = ["embed", "-m", "tiny-clip", "--no-normalize", "--batch-size", "1", "--out", str(out)]
+    args += ["--chunk-size", "2"]
     assert main([*args, *map(str, paths)]) == 0
     expected = mmenc.load("tiny-clip", device="cpu").encode_image(sample_images, normalize=False)
     np.testing.assert_allclose(np.load(out), expected.numpy(), rtol=0, atol=1e-6)
     out.unlink()
     (tmp_path / "broken.png").write_bytes(b"not an image")
     assert main([*args, *map(str, paths[:3]), str(tmp_path / "broken.png")]) == 2
-    assert "item 3:" in capsys.readouterr().err
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        ["broken.png", *(p.name for p in paths)]
-    )
+    error = capsys.readouterr().err
+    assert "item 3:" in error and "2 rows are saved" in error and "--resume" in error
+    assert not out.exists() and (tmp_path / "images.npy.partial" / "manifest.json").is_file()
 
 
 def test_embed_texts_file_not_utf8_names_the_line(tmp_path):
@@ -190,7 +185,7 @@ def test_embed_write_failure_is_one_line_and_keeps_the_earlier_output(
 ):
     """A full disk or a read-only folder (simulated: tests run as root, so chmod cannot make one)
     gives one clear line, leaves no temporary file, and the earlier output untouched."""
-    import mmenc.cli
+    from mmenc.embed_job import PartialOutput
 
     out = tmp_path / "emb.npy"
     assert main(["embed", "-m", "tiny-bert", "--text", "a cat", "--out", str(out)]) == 0
@@ -199,8 +194,54 @@ def test_embed_write_failure_is_one_line_and_keeps_the_earlier_output(
     def failing_write(*args, **kwargs):
         raise OSError(code, os.strerror(code))
 
-    monkeypatch.setattr(mmenc.cli, "_write_rows", failing_write)
+    monkeypatch.setattr(PartialOutput, "append", failing_write)
     with pytest.raises(SystemExit, match=f"cannot write {out}: {message}.*left as it was"):
         main(["embed", "-m", "tiny-bert", "--text", "a dog", "--out", str(out)])
     assert out.read_bytes() == earlier
     assert [p.name for p in tmp_path.iterdir()] == ["emb.npy"]
+
+
+def test_plugins_check_shows_a_hanging_and_a_raising_factory(capsys):
+    """`--check` loads each registered encoder within --timeout: a hang and a crash are each
+    shown against their plugin, the good plugin is ok, and the exit status is 1."""
+    import threading
+
+    import mmenc.runtime  # torch, before the clock starts
+
+    release = threading.Event()
+
+    def plugin(name, factory):
+        class Plugin:
+            @mmenc.hookimpl
+            def mmenc_encoders(self):
+                yield mmenc.EncoderSpec(name=name, family="t", modalities={"text"}, factory=factory)
+
+        return Plugin()
+
+    def crash(**kwargs):
+        raise ImportError("kaboom")
+
+    mmenc.plugins.reset()
+    try:
+        mmenc.register_plugin(plugin("hang", lambda **kwargs: release.wait()), "hanger")
+        mmenc.register_plugin(plugin("boom", crash), "boomer")
+        mmenc.register_plugin(plugin("fine", dict), "good")
+        start = time.perf_counter()
+        code = main(["plugins", "--check", "hanger", "boomer", "good", "--timeout", "0.5"])
+        assert time.perf_counter() - start < 2.5
+        assert code == 1
+        rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[2:]}
+        assert sorted(rows) == ["boomer", "good", "hanger"]
+        assert "loaded  failed" in rows["hanger"] and "within 0.5 s" in rows["hanger"]
+        assert "loaded  failed" in rows["boomer"] and "ImportError: kaboom" in rows["boomer"]
+        assert rows["good"].split()[-2:] == ["loaded", "ok"]
+        assert main(["plugins"]) == 0  # listing calls no factory, and shows what failed
+        assert "did not finish loading" in capsys.readouterr().out
+        assert main(["plugins", "--check", "good"]) == 0
+        with pytest.raises(SystemExit, match="no plugin named nosuch"):
+            main(["plugins", "--check", "nosuch"])
+        with pytest.raises(SystemExit, match="--timeout: timeout must be a positive number"):
+            main(["plugins", "--check", "good", "--timeout", "0"])
+    finally:
+        release.set()
+        mmenc.plugins.reset()

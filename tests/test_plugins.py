@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import pickle
+import subprocess
 import sys
+import threading
+import time
 import types
 import warnings
 
@@ -229,3 +234,165 @@ def test_two_plugins_with_one_name_conflict(site, monkeypatch):
     with pytest.raises(mmenc.PluginConflictError) as caught:
         _host(site, monkeypatch)
     assert "fake-a" in str(caught.value) and "fake-b" in str(caught.value)
+
+
+# -- factories that hang or raise: mmenc.load(timeout=...), list_plugins, check_plugin --------
+def _plugin_with(**factories):
+    """A plugin object registering one text encoder per ``name=factory``."""
+
+    class Plugin:
+        @mmenc.hookimpl
+        def mmenc_encoders(self):
+            for name, factory in factories.items():
+                yield mmenc.EncoderSpec(name=name, family="t", modalities={"text"}, factory=factory)
+
+    return Plugin()
+
+
+@pytest.fixture
+def fresh_host():
+    """The process-wide host, rebuilt before and after the test."""
+    mmenc.plugins.reset()
+    yield
+    mmenc.plugins.reset()
+
+
+@pytest.fixture
+def hang():
+    """A factory that blocks until teardown, so its daemon thread ends with the test."""
+    release = threading.Event()
+    yield lambda **kwargs: release.wait()
+    release.set()
+
+
+def test_hanging_factory_times_out_and_the_host_keeps_working(fresh_host, hang):
+    import mmenc.runtime  # imports torch, before the clock starts
+
+    mmenc.register_plugin(_plugin_with(hang=hang), "hanger")
+    mmenc.register_plugin(_plugin_with(fine=dict), "other")
+    start = time.perf_counter()
+    with pytest.raises(mmenc.PluginLoadError) as caught:
+        mmenc.load("hang", device="cpu", timeout=0.5)
+    assert time.perf_counter() - start < 1.5
+    message = str(caught.value)
+    for part in ("'hang'", "'hanger'", "within 0.5 s", "network", "lock", "MMENC_LOAD_TIMEOUT"):
+        assert part in message
+    assert mmenc.load("fine", device="cpu", timeout=0.5)["name"] == "fine"
+    infos = {p.name: p for p in mmenc.list_plugins()}
+    assert infos["hanger"].status == "loaded"
+    assert "did not finish loading within 0.5 s" in infos["hanger"].error
+    assert (infos["other"].status, infos["other"].error) == ("loaded", None)
+
+
+def test_load_timeout_from_the_environment_and_bad_values(fresh_host, hang, monkeypatch):
+    mmenc.register_plugin(_plugin_with(hang=hang), "hanger")
+    monkeypatch.setenv("MMENC_LOAD_TIMEOUT", "0.2")
+    with pytest.raises(mmenc.PluginLoadError, match=r"within 0\.2 s"):
+        mmenc.load("hang", device="cpu")
+    with pytest.raises(mmenc.PluginLoadError, match=r"within 0\.3 s"):  # the argument wins
+        mmenc.load("hang", device="cpu", timeout=0.3)
+    monkeypatch.setenv("MMENC_LOAD_TIMEOUT", "soon")
+    with pytest.raises(ValueError, match="MMENC_LOAD_TIMEOUT='soon' is not a number of seconds"):
+        mmenc.load("hang", device="cpu")
+    monkeypatch.setenv("MMENC_LOAD_TIMEOUT", "0")
+    with pytest.raises(ValueError, match="MMENC_LOAD_TIMEOUT must be a positive number"):
+        mmenc.load("hang", device="cpu")
+    monkeypatch.delenv("MMENC_LOAD_TIMEOUT")
+    for bad in (0, -1, float("nan")):
+        with pytest.raises(ValueError, match="timeout must be a positive number of seconds"):
+            mmenc.load("hang", device="cpu", timeout=bad)
+    with pytest.raises(TypeError, match="timeout must be a number of seconds"):
+        mmenc.load("hang", device="cpu", timeout="5")
+
+
+def _raise(exc):
+    def factory(**kwargs):
+        raise exc
+
+    return factory
+
+
+@pytest.mark.parametrize(
+    ("raised", "surfaced"),
+    [
+        (ImportError("kaboom"), mmenc.PluginLoadError),
+        (ValueError("bad option"), ValueError),
+        (mmenc.WeightsUnavailableError("not cached"), mmenc.WeightsUnavailableError),
+        (pickle.UnpicklingError("GLOBAL os.system"), mmenc.UnsafeCheckpointError),
+    ],
+)
+def test_raising_factory_surfaces_the_same_error_with_and_without_a_limit(
+    fresh_host, raised, surfaced
+):
+    mmenc.register_plugin(_plugin_with(boom=_raise(raised)), "boomer")
+    errors = []
+    for timeout in (None, 5):
+        with pytest.raises(surfaced) as caught:
+            mmenc.load("boom", device="cpu", timeout=timeout)
+        errors.append((type(caught.value), str(caught.value), type(caught.value.__cause__)))
+    assert errors[0] == errors[1]
+
+
+def test_factory_failure_is_shown_against_a_plugin_that_stays_loaded(fresh_host):
+    mmenc.register_plugin(_plugin_with(boom=_raise(ImportError("kaboom")), fine=dict), "boomer")
+    with pytest.raises(mmenc.PluginLoadError):
+        mmenc.load("boom", device="cpu")
+    assert mmenc.load("fine", device="cpu")["name"] == "fine"  # its other encoder still loads
+    info = {p.name: p for p in mmenc.list_plugins()}["boomer"]
+    assert info.status == "loaded"
+    assert info.error == "encoder 'boom' (plugin 'boomer') failed to load: ImportError: kaboom"
+
+
+def test_a_hung_load_does_not_hang_the_interpreter_exit():
+    """The factory runs in a daemon thread: an executor's thread would be joined at exit."""
+    code = """if True:
+        import sys, threading, types
+        runtime = types.ModuleType("mmenc.runtime")  # no torch: the exit is what is tested
+        runtime.resolve_device = runtime.resolve_dtype = lambda value: value
+        runtime.check_fast = lambda device, dtype: None
+        sys.modules["mmenc.runtime"] = runtime
+        import mmenc
+
+        class Plugin:
+            @mmenc.hookimpl
+            def mmenc_encoders(self):
+                yield mmenc.EncoderSpec(name="hang", family="t", modalities={"text"},
+                                        factory=lambda **kwargs: threading.Event().wait())
+
+        mmenc.register_plugin(Plugin(), "hanger")
+        try:
+            mmenc.load("hang", timeout=0.2)
+        except mmenc.PluginLoadError:
+            print("timed out")
+    """
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True
+    )
+    assert done.stdout.strip() == "timed out"
+    assert time.perf_counter() - start < 5
+
+
+def test_check_plugin_loads_each_encoder_offline(fresh_host, hang, monkeypatch):
+    from huggingface_hub import constants
+
+    from mmenc.registry import check_plugin
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    seen = []
+
+    def offline_only(**kwargs):
+        seen.append((os.environ.get("HF_HUB_OFFLINE"), constants.HF_HUB_OFFLINE))
+        raise mmenc.WeightsUnavailableError("not in the cache")
+
+    mmenc.register_plugin(_plugin_with(a_fine=dict, b_missing=offline_only), "mixed")
+    mmenc.register_plugin(_plugin_with(c_fine=dict, d_hang=hang, e_never=dict), "stuck")
+    mixed = check_plugin("mixed", timeout=5)
+    assert (mixed.status, mixed.loaded, mixed.not_downloaded) == ("ok", ("a_fine",), ("b_missing",))
+    assert seen == [("1", True)]  # the Hub was offline during the check...
+    assert "HF_HUB_OFFLINE" not in os.environ and constants.HF_HUB_OFFLINE is False  # ...only
+    stuck = check_plugin("stuck", timeout=0.3)
+    assert (stuck.status, stuck.loaded) == ("failed", ("c_fine",))  # stops at the first failure
+    assert stuck.error.startswith("encoder 'd_hang' of plugin 'stuck'")
+    assert "did not finish loading within 0.3 s" in stuck.error
