@@ -127,7 +127,8 @@ class BaseEncoder:
         with torch.inference_mode(), self._bar(len(items), progress, "image") as bar:
             for indices, prepared, problems in self._prepared_batches(items, batch_size):
                 if problems and on_error == "raise":
-                    raise InvalidInputError(problems, "image")
+                    later = self._problems(items, range(indices[-1] + 1, len(items)))
+                    raise InvalidInputError(problems + later, "image")
                 good = [i for i in indices if i in prepared]
                 if good:
                     batch = [prepared[i] for i in good]
@@ -167,6 +168,11 @@ class BaseEncoder:
             prepared = {i: r for i, (ok, r) in zip(chunk, results, strict=True) if ok}
             problems = [(i, r) for i, (ok, r) in zip(chunk, results, strict=True) if not ok]
             yield chunk, prepared, problems
+
+    def _problems(self, items: list[Any], indices: range) -> list[tuple[int, str]]:
+        """The bad items among ``indices``, so that one error names them all."""
+        results = [f.result() for f in self._submit(items, list(indices))]
+        return [(i, why) for i, (ok, why) in zip(indices, results, strict=True) if not ok]
 
     def _submit(self, items: list[Any], chunk: list[int]) -> list[Future[tuple[bool, Any]]]:
         return [_pool().submit(self._try_prepare, items[i]) for i in chunk]

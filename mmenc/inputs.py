@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import io
 import os
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageFile, UnidentifiedImageError
 
 from mmenc.errors import InvalidInputError
 
@@ -22,6 +21,17 @@ ImageLike = Any  # PIL.Image.Image | str | Path | bytes | np.ndarray
 IMAGE_TYPES = (Image.Image, Path, bytes, bytearray, memoryview, np.ndarray)
 
 DEFAULT_MAX_PIXELS = 89_478_485  # PIL's own default bomb threshold (~ 9459 x 9459)
+MAX_ASPECT_RATIO = 64  # longer strips are centre-cropped to this ratio: see limit_aspect_ratio
+HIGH_DEPTH_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")
+_UPRIGHT = {  # EXIF orientation -> the transpose that makes the image upright
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
 
 def max_image_pixels() -> int:
@@ -79,7 +89,11 @@ def text_token_limit(tokenizer: Any, text_config: Any, default: int | None = Non
 
 
 def decode_image(item: ImageLike) -> Image.Image:
-    """An upright RGB PIL image from any accepted image form; ValueError says why not."""
+    """An upright RGB PIL image from any accepted image form; ValueError says why not.
+
+    Images longer than ``MAX_ASPECT_RATIO`` times their short side come back centre-cropped to
+    that ratio (see ``limit_aspect_ratio``).
+    """
     image = _open(item)
     if image.width == 0 or image.height == 0:
         raise ValueError(f"image has zero size ({image.width}x{image.height})")
@@ -91,41 +105,85 @@ def decode_image(item: ImageLike) -> Image.Image:
             "MMENC_MAX_IMAGE_PIXELS"
         )
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            image.load()
-            image = ImageOps.exif_transpose(image) or image
+        image.load()
+        image = _upright(image)
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise ValueError(f"cannot decode image data ({exc}); the file may be truncated") from None
-    return to_rgb(image)
+    return limit_aspect_ratio(to_rgb(image))
+
+
+def limit_aspect_ratio(image: Image.Image) -> Image.Image:
+    """``image`` centre-cropped along its long side to ``MAX_ASPECT_RATIO`` times its short side.
+
+    Centre-crop preprocessing (CLIP, open_clip, timm, LiT) resizes the short side to the model's
+    size first: a 1x100000 strip becomes 224 x 22,400,000 pixels (gigabytes, minutes) of which
+    the model keeps the central square. That square, plus the resampling filter's few pixels of
+    support, lies far inside the kept strip, so these models see the same pixels: exactly when
+    the resize scale is exact (a 1-pixel strip), else to within the rounding of the resized
+    length. The kept length has the full length's parity, so the strip is exactly centred.
+    Squash-resize processors (HF ViT, BLIP) see less of the strip, but only beyond the ratio,
+    where squashing to a square has already distorted it out of recognition.
+    """
+    short, long = sorted(image.size)
+    keep = short * MAX_ASPECT_RATIO
+    keep += (long - keep) % 2
+    if long <= keep:
+        return image
+    start = (long - keep) // 2
+    if image.width > image.height:
+        return image.crop((start, 0, start + keep, image.height))
+    return image.crop((0, start, image.width, start + keep))
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
     """RGB from any mode: 16-bit and float images are rescaled to 8 bits, not clipped."""
     if image.mode == "RGB":
         return image
-    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
-        array = np.asarray(image, dtype=np.float64)
-        top = 1.0 if image.mode == "F" and array.max(initial=0) <= 1.0 else 255.0
-        if image.mode != "F":
-            top = 65535.0 if array.max(initial=0) > 255 else 255.0
-        gray = np.clip(array / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    if image.mode in HIGH_DEPTH_MODES:
+        gray = _to_8_bit(np.asarray(image), is_float=image.mode == "F")
         return Image.fromarray(gray, "L").convert("RGB")
     if image.mode == "P" and "transparency" in image.info:
         image = image.convert("RGBA")
     return image.convert("RGB")
 
 
+def _to_8_bit(values: np.ndarray, is_float: bool) -> np.ndarray:
+    """uint8 gray from 16/32-bit or float values, scaled by the range they use. Float32 maths
+    (4 bytes a pixel, not float64's 8); NaN, which float images use for missing data, is 0."""
+    scaled = np.nan_to_num(values.astype(np.float32), copy=False, nan=0.0)
+    peak = scaled.max(initial=0)
+    small, large = (1.0, 255.0) if is_float else (255.0, 65535.0)  # the full scales it may use
+    top = small if peak <= small else large
+    scaled *= 255.0 / top
+    scaled += 0.5
+    return np.clip(scaled, 0, 255, out=scaled).astype(np.uint8)
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    """``image`` turned as its EXIF (or XMP) orientation says. Unlike ``ImageOps.exif_transpose``
+    this rewrites no metadata, which raises struct.error on some corrupt EXIF blocks; an
+    orientation that cannot be read is ignored, as broken metadata must not reject the pixels."""
+    try:
+        orientation = image.getexif().get(ExifTags.Base.Orientation)
+    except Exception:  # PIL's EXIF parser raises many types on corrupt blocks
+        return image
+    method = _UPRIGHT.get(orientation) if isinstance(orientation, int) else None
+    return image if method is None else image.transpose(method)
+
+
 def _open(item: ImageLike) -> Image.Image:
     if isinstance(item, Image.Image):
+        if isinstance(item, ImageFile.ImageFile) and item.tile and item.fp is None:
+            raise ValueError(
+                "the PIL image's file was closed before its pixels were read (Image.open is "
+                "lazy); call .load() inside the `with Image.open(...)` block, or pass the path"
+            )
         return item
     if isinstance(item, np.ndarray):
         return _from_array(item)
     if isinstance(item, (str, Path)):
         path = Path(item)
-        if not path.is_file():
-            raise ValueError(f"file not found: {str(path)!r}")
-        return _open_bytes(path.read_bytes(), f"file {str(path)!r}")
+        return _open_bytes(_read_file(path), f"file {str(path)!r}")
     if isinstance(item, (bytes, bytearray, memoryview)):
         return _open_bytes(bytes(item), f"{len(item)} bytes")
     raise ValueError(
@@ -134,11 +192,23 @@ def _open(item: ImageLike) -> Image.Image:
     )
 
 
+def _read_file(path: Path) -> bytes:
+    """The bytes of a regular file; ValueError, never OSError, when there are none to read. A
+    pipe or device is refused unread, as reading it could block forever."""
+    try:
+        if path.is_file():
+            return path.read_bytes()
+        if path.exists():
+            raise ValueError(f"not a regular file (a folder, pipe or device): {str(path)!r}")
+    except OSError as exc:
+        why = exc.strerror or exc
+        raise ValueError(f"cannot read file {_short(str(path), 80)}: {why}") from None
+    raise ValueError(f"file not found: {str(path)!r}")
+
+
 def _open_bytes(data: bytes, described: str) -> Image.Image:
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            image = Image.open(io.BytesIO(data))
+        image = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
         raise ValueError(f"{described} are not a recognised image format") from None
     except Image.DecompressionBombError as exc:

@@ -10,6 +10,9 @@ from hypothesis import strategies as st
 import mmenc
 from mmenc.inputs import decode_image
 
+# PIL warns about the broken metadata these tests make on purpose
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:PIL")
+
 SETTINGS = settings(  # derandomized: the same examples on every run, no example database
     max_examples=40,
     deadline=None,

@@ -94,6 +94,30 @@ def test_bad_images_are_all_named_and_good_ones_come_back(encoder, photo, tmp_pa
     assert torch.allclose(out[0], out[6]) and not torch.isnan(out[0]).any()
 
 
+def test_bad_images_in_every_batch_are_named_in_one_error(encoder, photo):
+    """Raise mode names every bad item, not only those of the first batch that has one."""
+    items = [photo, *[b"junk"] * 40, photo]
+    with pytest.raises(mmenc.InvalidInputError) as caught:
+        encoder.encode_image(items, batch_size=4)
+    assert [index for index, _ in caught.value.problems] == list(range(1, 41))
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning:PIL")
+def test_decoding_never_swaps_the_warning_filters(encoder, photo, monkeypatch):
+    """PIL warns about broken metadata. Silencing that with warnings.catch_warnings on the
+    decoding threads is not thread-safe: two threads inside it can leave every warning of the
+    process switched off. So decoding must not use it."""
+    import warnings
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("image decoding entered warnings.catch_warnings")
+
+    monkeypatch.setattr(warnings, "catch_warnings", forbidden)
+    broken_tiff = _encoded(Image.new("RGB", (64, 64)), "TIFF")[:-100]
+    out = encoder.encode_image([photo, broken_tiff, _encoded(photo, "PNG")], on_error="nan")
+    assert torch.isnan(out[1]).all() and torch.equal(out[0], out[2])
+
+
 def test_decompression_bomb_is_refused(monkeypatch, photo):
     monkeypatch.setenv("MMENC_MAX_IMAGE_PIXELS", "1000")
     with pytest.raises(ValueError, match="over the limit"):
