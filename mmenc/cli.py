@@ -385,6 +385,11 @@ def cmd_embed(args: argparse.Namespace) -> None:
         raise SystemExit(f"mmenc: error: --chunk-size must be at least 1, not {args.chunk_size}")
     partial = PartialOutput(args.out)
     partial.check(args.resume)
+    if args.resume and not partial.saved_rows():
+        print(
+            f"mmenc: nothing to resume in {partial.folder}; starting at the first input",
+            file=sys.stderr,
+        )
     count, inputs = _embed_inputs(args)
     stream_memory()
     encoder = mmenc.load(args.model, device=args.device, dtype=args.dtype)

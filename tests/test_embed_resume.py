@@ -195,11 +195,12 @@ def test_a_second_run_on_the_same_output_is_refused(tmp_path, counting):
     assert _embed(texts, out) == 0 and not folder.exists()
 
 
-def test_resume_with_nothing_saved_starts_from_the_first_input(tmp_path, counting):
+def test_resume_with_nothing_saved_starts_from_the_first_input(tmp_path, counting, capsys):
     texts = tmp_path / "texts.txt"
     texts.write_text("a\nb\n", encoding="utf-8")
     assert _embed(texts, tmp_path / "e.jsonl", "--resume") == 0
     assert counting.embedded == 2
+    assert "nothing to resume" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("signal_number", [signal.SIGKILL, signal.SIGINT], ids=["KILL", "INT"])
