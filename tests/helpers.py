@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import textwrap
 from pathlib import Path
+
+TEST_DEVICE = os.environ.get("MMENC_TEST_DEVICE", "cpu")
+"""Where the reliability tests run their models: cpu here and in CI; "cuda" reruns them on a
+GPU machine (see docs/reliability.md)."""
 
 
 def install_fake_distribution(

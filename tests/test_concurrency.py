@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import torch
+from helpers import TEST_DEVICE
 from mmenc_text._tiny_classify import tiny_sentiment
 
 import mmenc
@@ -59,7 +60,7 @@ def one_torch_thread() -> Iterator[None]:
 
 @pytest.mark.parametrize("name", ["tiny-clip", "tiny-bert"])  # fast tokenizers, both
 def test_an_encoder_serves_many_threads_with_mixed_text_and_image_batches(name, sample_images):
-    encoder = mmenc.load(name, device="cpu")
+    encoder = mmenc.load(name, device=TEST_DEVICE)
     cases: list[tuple[str, list[Any]]] = [
         ("text", TEXTS[:3]),
         ("text", TEXTS[2:]),
@@ -77,7 +78,7 @@ def test_an_encoder_serves_many_threads_with_mixed_text_and_image_batches(name, 
 
 
 def test_a_pipeline_serves_many_threads():
-    pipe = mmenc.pipeline("sentiment-analysis", tiny_sentiment(), batch_size=2)
+    pipe = mmenc.pipeline("sentiment-analysis", tiny_sentiment(), batch_size=2, device=TEST_DEVICE)
     cases = [TEXTS[:2], TEXTS[2:5], [TEXTS[5]]]
 
     def call(case: int) -> Any:
@@ -87,7 +88,7 @@ def test_a_pipeline_serves_many_threads():
 
 
 def test_a_zero_shot_classifier_serves_many_threads(sample_images):
-    classifier = mmenc.ZeroShotClassifier("tiny-clip", ["cat", "dog", "car"], device="cpu")
+    classifier = mmenc.ZeroShotClassifier("tiny-clip", ["cat", "dog", "car"], device=TEST_DEVICE)
     cases: list[list[Any]] = [TEXTS[:2], sample_images[:2], [TEXTS[3]], sample_images[2:]]
 
     def call(case: int) -> torch.Tensor:
@@ -99,7 +100,7 @@ def test_a_zero_shot_classifier_serves_many_threads(sample_images):
 def test_a_long_encode_loop_keeps_memory_flat():
     """5,000 calls of 16 texts of varied lengths: resident memory after warm-up grows < 50 MB."""
     psutil = pytest.importorskip("psutil")
-    encoder = mmenc.load("tiny-bert", device="cpu")
+    encoder = mmenc.load("tiny-bert", device=TEST_DEVICE)
     rng = random.Random(0)
     words = " ".join(TEXTS).split()
     batches = [

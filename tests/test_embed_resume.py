@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 import pytest
+from helpers import TEST_DEVICE
 
 import mmenc
 from mmenc.cli import main
@@ -54,7 +55,7 @@ def counting(monkeypatch):
 
 @functools.cache
 def _loaded(name: str) -> mmenc.Encoder:
-    return mmenc.load(name, device="cpu")
+    return mmenc.load(name, device=TEST_DEVICE)
 
 
 def _embed(texts_file, out, *extra: str) -> int:
@@ -211,6 +212,7 @@ def test_a_real_signal_mid_run(tmp_path, signal_number):
     texts.write_text("\n".join(_texts(400, seed=1)) + "\n", encoding="utf-8")
     out = tmp_path / "e.npy"
     command = [sys.executable, "-m", "mmenc.cli", "embed", "-m", "tiny-bert", "--no-progress"]
+    command += ["--device", TEST_DEVICE]
     command += ["--texts-file", str(texts), "--out", str(out), "--chunk-size", "10"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     child = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from helpers import TEST_DEVICE
 from PIL import Image
 
 import mmenc
@@ -249,11 +250,18 @@ def small_pixel_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MMENC_MAX_IMAGE_PIXELS", str(MAX_PIXELS))
 
 
+class _Encoders(dict):
+    """Each encoder loaded once for the module, on first use: before any case's time is taken,
+    and only those the selected tests need."""
+
+    def __missing__(self, name: str) -> Any:
+        self[name] = mmenc.load(name, device=TEST_DEVICE)
+        return self[name]
+
+
 @pytest.fixture(scope="module")
 def encoders() -> dict[str, Any]:
-    """Every encoder used here, loaded once for the module, before any case's time is taken."""
-    names = dict.fromkeys(IMAGE_ENCODERS + TEXT_ENCODERS)
-    return {name: mmenc.load(name, device="cpu") for name in names}
+    return _Encoders()
 
 
 @pytest.fixture(scope="module")
@@ -378,5 +386,5 @@ def test_centre_crop_models_see_the_same_pixels_as_without_the_crop(name, width,
     strip = Image.fromarray(_strip(width, height))
     whole = model._prepare_image(strip)
     assert torch.equal(model._prepare_image(decode_image(strip)), whole)
-    reference = torch.nn.functional.normalize(model._embed_images([whole]).float(), dim=-1)
+    reference = torch.nn.functional.normalize(model._embed_images([whole]).float().cpu(), dim=-1)
     assert torch.allclose(model.encode_image([strip]), reference, atol=1e-6)
