@@ -235,3 +235,17 @@ def test_a_real_signal_mid_run(tmp_path, signal_number):
     expected = tmp_path / "expected.npy"
     assert main([*command[3:-4], "--out", str(expected), "--chunk-size", "10"]) == 0
     assert out.read_bytes() == expected.read_bytes()
+
+
+def test_a_texts_file_that_changes_while_it_is_read_is_reported(tmp_path, monkeypatch, capsys):
+    """The file is counted, then read again to embed: the output holds what was read."""
+    import mmenc.cli
+
+    monkeypatch.setattr(mmenc.cli, "_embed_inputs", lambda args: (3, iter(["a cat", "a dog"])))
+    texts, out = tmp_path / "texts.txt", tmp_path / "e.npy"
+    texts.write_text("a cat\na dog\n", encoding="utf-8")
+    assert _embed(texts, out) == 0
+    assert "changed while it was read: 3 lines when counted, 2 when embedded" in (
+        capsys.readouterr().err
+    )
+    assert np.load(out).shape == (2, 32)
