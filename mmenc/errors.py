@@ -47,6 +47,10 @@ class UnsupportedModalityError(MmencError, TypeError):
     """The encoder has no tower (or no shared space) for the asked modality."""
 
 
+class SettingError(MmencError, ValueError):
+    """An argument or ``MMENC_*`` environment variable has a value mmenc cannot use."""
+
+
 class UnsafeCheckpointError(MmencError, ValueError):
     """A pickle checkpoint holds objects other than tensors, which loading would execute."""
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from mmenc.errors import (
     MmencError,
     PluginLoadError,
+    SettingError,
     UnknownEncoderError,
     UnsafeCheckpointError,
     WeightsUnavailableError,
@@ -182,7 +183,7 @@ def load_timeout(timeout: float | None) -> float | None:
     try:
         seconds = float(value)
     except ValueError:
-        raise ValueError(
+        raise SettingError(
             f"{LOAD_TIMEOUT_VARIABLE}={value!r} is not a number of seconds; set it to e.g. 600, "
             "or unset it for no limit"
         ) from None
@@ -193,7 +194,7 @@ def _positive_seconds(seconds: Any, source: str) -> float:
     if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real):
         raise TypeError(f"{source} must be a number of seconds or None, not {seconds!r}")
     if not float(seconds) > 0:  # also catches NaN
-        raise ValueError(
+        raise SettingError(
             f"{source} must be a positive number of seconds, not {seconds!r}; "
             "leave it unset (None) for no limit"
         )

@@ -245,3 +245,11 @@ def test_plugins_check_shows_a_hanging_and_a_raising_factory(capsys):
     finally:
         release.set()
         mmenc.plugins.reset()
+
+
+def test_a_bad_load_timeout_variable_is_one_line(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("MMENC_LOAD_TIMEOUT", "soon")
+    out = tmp_path / "e.npy"
+    assert main(["embed", "-m", "tiny-bert", "--text", "a cat", "--out", str(out)]) == 2
+    assert "mmenc: error: MMENC_LOAD_TIMEOUT='soon' is not a number" in capsys.readouterr().err
+    assert not out.exists()
