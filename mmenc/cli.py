@@ -332,11 +332,13 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     plugins = mmenc.list_plugins()
     if args.check is not None:
         return _check_plugins(plugins, args.check, args.timeout)
-    rows = [
-        (p.name, p.distribution or "-", p.version or "-", p.status, p.error or "") for p in plugins
-    ]
+    rows = [(*_plugin_cells(p), p.error or "") for p in plugins]
     _print_table(["plugin", "distribution", "version", "status", "error"], rows)
     return 0
+
+
+def _plugin_cells(plugin: Any) -> tuple[str, ...]:
+    return (plugin.name, plugin.distribution or "-", plugin.version or "-", plugin.status)
 
 
 def _check_plugins(plugins: list[Any], names: list[str], timeout: float | None) -> int:
@@ -358,8 +360,7 @@ def _check_plugins(plugins: list[Any], names: list[str], timeout: float | None) 
     for p in plugins:
         check = checks.get(p.name)
         verdict, error = (check.status, check.error) if check else ("-", None)
-        cells = (p.name, p.distribution or "-", p.version or "-", p.status, verdict)
-        rows.append((*cells, error or p.error or ""))
+        rows.append((*_plugin_cells(p), verdict, error or p.error or ""))
     _print_table(["plugin", "distribution", "version", "status", "check", "error"], rows)
     skipped = sorted(name for check in checks.values() for name in check.not_downloaded)
     if skipped:
@@ -383,13 +384,7 @@ def cmd_embed(args: argparse.Namespace) -> None:
         raise SystemExit(f"mmenc: error: the folder of --out does not exist: {args.out.parent}")
     if args.chunk_size < 1:
         raise SystemExit(f"mmenc: error: --chunk-size must be at least 1, not {args.chunk_size}")
-    partial = PartialOutput(args.out)
-    partial.check(args.resume)
-    if args.resume and not partial.saved_rows():
-        print(
-            f"mmenc: nothing to resume in {partial.folder}; starting at the first input",
-            file=sys.stderr,
-        )
+    PartialOutput(args.out).check(args.resume)
     count, inputs = _embed_inputs(args)
     stream_memory()
     encoder = mmenc.load(args.model, device=args.device, dtype=args.dtype)

@@ -82,13 +82,19 @@ class PartialOutput:
         return sum(c["rows"] for c in manifest["chunks"]) if manifest else 0
 
     def check(self, resume: bool) -> None:
-        """Refuse to start over an interrupted run's rows unless told to resume."""
+        """Refuse to start over an interrupted run's rows unless told to resume; say so when
+        told to resume with nothing saved."""
         saved = self.saved_rows()
         if saved and not resume:
             raise SystemExit(
                 f"mmenc: error: an interrupted run left {saved:,} rows in {self.folder}; run "
                 "the same command with --resume to go on from there, or delete that folder to "
                 "start over"
+            )
+        if resume and not saved:
+            print(
+                f"mmenc: nothing to resume in {self.folder}; starting at the first input",
+                file=sys.stderr,
             )
 
     @contextmanager
